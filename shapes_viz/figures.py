@@ -1,0 +1,461 @@
+"""Numpy in, Plotly figure out: every chart the dashboard shows.
+
+No Keras, no Streamlit: each function takes plain arrays (activations, probabilities, histories,
+confusion matrices) and returns a `plotly.graph_objects.Figure`, so the module is tested without
+TensorFlow. Arrays go into figures as rounded float32 (Plotly encodes numpy arrays as base64 typed
+arrays), and hover text comes from `hovertemplate`, never from per-cell text arrays, to keep the
+payload each rerun sends to the browser small.
+
+Conventions:
+    * image-like arrays are indexed [row, column] and drawn like an image: row 0 at the top, square pixels
+      (`yaxis.scaleanchor="x"`), nearest-neighbour (heatmap cells, no smoothing);
+    * a "dead" channel is one that is never positive for the current input (marked in red);
+    * the selected channel is outlined in orange.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORSCALE = "Viridis"
+DEAD_COLOR = "#d62728"
+SELECTED_COLOR = "#ff7f0e"
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#ff7f0e"
+_DECIMALS = 4  # activations are shown to 4 decimals; rounding keeps hover text short
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """float32 copy rounded to `_DECIMALS` (NaN kept), for compact, readable figure data."""
+    return np.round(np.asarray(values, dtype=np.float32), _DECIMALS).astype(np.float32)
+
+
+def _require_ndim(name: str, values: np.ndarray, ndims: Sequence[int]) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"`{name}` must be a {wanted} array. Received: {name}.shape={values.shape}")
+    return values
+
+
+def class_labels(class_names: Sequence[str]) -> list[str]:
+    """'circles (0)', 'squares (1)', ...: the class names with their output index."""
+    return [f"{name} ({index})" for index, name in enumerate(class_names)]
+
+
+def _image_axes(fig: go.Figure, *, row: int | None = None, col: int | None = None) -> None:
+    """Row 0 at the top, square pixels, no tick clutter."""
+    fig.update_xaxes(constrain="domain", showgrid=False, zeroline=False, row=row, col=col)
+    fig.update_yaxes(
+        autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain",
+        showgrid=False, zeroline=False, row=row, col=col,
+    )
+
+
+# --- prediction ------------------------------------------------------------------------------------
+
+
+def probability_bars(
+    probabilities: np.ndarray, class_names: Sequence[str], *, height: int = 260
+) -> go.Figure:
+    """Bar chart of the softmax output, one bar per class labelled 'name (index)', the winner highlighted.
+
+    Args:
+        probabilities: (num_classes,) floats in [0, 1].
+        class_names: names in output-index order.
+    """
+    probabilities = _require_ndim("probabilities", probabilities, (1,)).astype(np.float32)
+    if probabilities.shape[0] != len(class_names):
+        raise ValueError(
+            "`probabilities` needs one value per class. "
+            f"Received: probabilities.shape={probabilities.shape}, {len(class_names)} class names"
+        )
+    winner = int(np.argmax(probabilities))
+    colors = [SELECTED_COLOR if i == winner else TRAIN_COLOR for i in range(len(class_names))]
+    fig = go.Figure(
+        go.Bar(
+            x=class_labels(class_names),
+            y=_rounded(probabilities),
+            marker_color=colors,
+            texttemplate="%{y:.1%}",
+            textposition="outside",
+            hovertemplate="%{x}<br>probability %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=height, margin=_MARGIN, title="Softmax probabilities",
+        yaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
+        xaxis=dict(title="class (output index)"),
+        showlegend=False,
+    )
+    return fig
+
+
+def input_image(x: np.ndarray, *, height: int = 280) -> go.Figure:
+    """'What the model sees': the preprocessed input enlarged nearest-neighbour, exact values on hover.
+
+    Args:
+        x: (28, 28, 3) or (1, 28, 28, 3) floats in [0, 1], as returned by `preprocess`.
+    Returns:
+        A grey heatmap (0 black, 1 white) when the three channels are equal, an RGB image otherwise.
+    """
+    x = _require_ndim("x", x, (3, 4))
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"`x` must hold one image. Received: x.shape={x.shape}")
+        x = x[0]
+    if x.shape[-1] not in (1, 3):
+        raise ValueError(f"`x` must have 1 or 3 channels. Received: x.shape={x.shape}")
+    x = np.asarray(x, dtype=np.float32)
+    rows, cols = x.shape[:2]
+    grey = x.shape[-1] == 1 or (np.array_equal(x[..., 0], x[..., 1]) and np.array_equal(x[..., 0], x[..., 2]))
+    if grey:
+        trace = go.Heatmap(
+            z=_rounded(x[..., 0]), zmin=0.0, zmax=1.0, colorscale="Greys", reversescale=True,
+            showscale=False, hovertemplate="row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>",
+        )
+    else:
+        rgb = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+        trace = go.Image(
+            z=rgb, hovertemplate="row %{y}, column %{x}<br>RGB %{z}<extra></extra>",
+        )
+    fig = go.Figure(trace)
+    _image_axes(fig)
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10),
+        title=f"What the model sees ({rows}x{cols})",
+    )
+    return fig
+
+
+# --- one channel -----------------------------------------------------------------------------------
+
+
+def channel_heatmap(
+    values: np.ndarray,
+    *,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    title: str = "",
+    height: int = 420,
+) -> go.Figure:
+    """One channel of a convolution/pooling output as an image-like heatmap (viridis).
+
+    Args:
+        values: (H, W) activations.
+        zmin, zmax: colour range; both None lets the channel's own min/max decide ("this channel").
+        title: figure title.
+    Returns:
+        A heatmap whose hover shows "row r, column c" and the value; square pixels, row 0 on top.
+    """
+    values = _require_ndim("values", values, (2,))
+    if (zmin is None) != (zmax is None):
+        raise ValueError(f"Pass both `zmin` and `zmax` or neither. Received: zmin={zmin}, zmax={zmax}")
+    if zmin is not None and zmax is not None and zmax <= zmin:
+        zmax = zmin + 1e-6  # a constant range still draws
+    trace = go.Heatmap(
+        z=_rounded(values),
+        colorscale=COLORSCALE,
+        zmin=zmin, zmax=zmax, zauto=zmin is None,
+        colorbar=dict(thickness=12, title=dict(text="value")),
+        hovertemplate="row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>",
+    )
+    fig = go.Figure(trace)
+    _image_axes(fig)
+    fig.update_layout(height=height, margin=_MARGIN, title=title)
+    return fig
+
+
+# --- a whole layer ---------------------------------------------------------------------------------
+
+
+def grid_columns(channels: int) -> int:
+    """How many tiles per row the layer grid uses for `channels` channels (8 at most)."""
+    if channels <= 0:
+        raise ValueError(f"`channels` must be positive. Received: channels={channels}")
+    return min(8, channels) if channels > 4 else channels
+
+
+def layer_grid(
+    values: np.ndarray,
+    *,
+    dead: np.ndarray | None = None,
+    selected: int | None = None,
+    per_channel: bool = False,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    columns: int | None = None,
+    title: str = "",
+    tile_px: int = 64,
+) -> go.Figure:
+    """Every channel of a layer as small multiples, one tile per channel, clickable.
+
+    The tiles are laid into one mosaic heatmap (a one-pixel NaN gap between tiles) rather than one
+    subplot per channel: 64 subplots cost ~0.1 s to build and 128 axes to draw; the mosaic is one trace.
+    An invisible square marker over each tile's centre carries the channel number, so a click selects
+    it through `st.plotly_chart(on_select=...)` (Plotly cannot select heatmap cells); its hover shows
+    the channel's min, max, mean and whether it is dead.
+
+    Args:
+        values: (H, W, C) activations of one layer.
+        dead: (C,) bool, channels never positive for this input; outlined in red.
+        selected: channel to outline in orange, or None.
+        per_channel: scale each tile by its own min/max (colour bar 0..1, "relative"); otherwise one
+            colour range for all tiles: `zmin`/`zmax`, or the layer's min/max when they are None.
+        columns: tiles per row; `grid_columns(C)` when None.
+        tile_px: approximate tile size in screen pixels (sets the figure height and marker size).
+    Returns:
+        A figure whose trace 1 (scatter) has `customdata[i][0] == i`, the channel of marker i.
+    """
+    values = _require_ndim("values", values, (3,)).astype(np.float32)
+    height_px, width_px, channels = values.shape
+    if channels == 0:
+        raise ValueError(f"`values` has no channels. Received: values.shape={values.shape}")
+    if dead is not None:
+        dead = np.asarray(dead, dtype=bool)
+        if dead.shape != (channels,):
+            raise ValueError(f"`dead` must have shape ({channels},). Received: dead.shape={dead.shape}")
+    if selected is not None and not 0 <= selected < channels:
+        raise ValueError(f"`selected` must be in [0, {channels}). Received: selected={selected}")
+    columns = columns or grid_columns(channels)
+    rows = math.ceil(channels / columns)
+    gap = 1
+    mosaic = np.full(
+        (rows * (height_px + gap) - gap, columns * (width_px + gap) - gap), np.nan, dtype=np.float32
+    )
+    lows = values.min(axis=(0, 1))
+    highs = values.max(axis=(0, 1))
+    means = values.mean(axis=(0, 1))
+    for c in range(channels):
+        r0 = (c // columns) * (height_px + gap)
+        c0 = (c % columns) * (width_px + gap)
+        tile = values[:, :, c]
+        if per_channel:
+            span = highs[c] - lows[c]
+            tile = (tile - lows[c]) / span if span > 0 else np.zeros_like(tile)
+        mosaic[r0 : r0 + height_px, c0 : c0 + width_px] = tile
+    if per_channel:
+        zmin, zmax, bar_title = 0.0, 1.0, "relative"
+    else:
+        if zmin is None or zmax is None:
+            zmin, zmax = float(lows.min()), float(highs.max())
+        if zmax <= zmin:
+            zmax = zmin + 1e-6
+        bar_title = "value"
+
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            z=_rounded(mosaic), colorscale=COLORSCALE, zmin=zmin, zmax=zmax,
+            colorbar=dict(thickness=12, title=dict(text=bar_title)), hoverinfo="skip",
+        )
+    )
+    centres_x = np.array([(c % columns) * (width_px + gap) + (width_px - 1) / 2 for c in range(channels)])
+    centres_y = np.array([(c // columns) * (height_px + gap) + (height_px - 1) / 2 for c in range(channels)])
+    is_dead = dead if dead is not None else np.zeros(channels, dtype=bool)
+    customdata = np.column_stack(
+        [np.arange(channels), _rounded(lows), _rounded(highs), _rounded(means), is_dead.astype(np.float32)]
+    ).astype(np.float32)
+    fig.add_trace(
+        go.Scatter(
+            x=centres_x.astype(np.float32), y=centres_y.astype(np.float32), mode="markers",
+            marker=dict(symbol="square", size=tile_px * 0.9, color="rgba(0,0,0,0)", line=dict(width=0)),
+            customdata=customdata,
+            hovertemplate=(
+                "channel %{customdata[0]}<br>min %{customdata[1]:.4f}<br>max %{customdata[2]:.4f}"
+                "<br>mean %{customdata[3]:.4f}<br>dead (1 = never positive): %{customdata[4]}<extra></extra>"
+            ),
+            selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+            showlegend=False, name="channels",
+        )
+    )
+    shapes = []
+
+    def _outline(c: int, color: str, width: int) -> dict[str, Any]:
+        x0 = (c % columns) * (width_px + gap) - 0.5
+        y0 = (c // columns) * (height_px + gap) - 0.5
+        return dict(
+            type="rect", xref="x", yref="y", x0=x0, y0=y0, x1=x0 + width_px, y1=y0 + height_px,
+            line=dict(color=color, width=width), fillcolor="rgba(0,0,0,0)", layer="above",
+        )
+
+    for c in np.flatnonzero(is_dead):
+        shapes.append(_outline(int(c), DEAD_COLOR, 2))
+    if selected is not None:
+        shapes.append(_outline(selected, SELECTED_COLOR, 4))
+    _image_axes(fig)
+    fig.update_xaxes(showticklabels=False, range=[-0.5, mosaic.shape[1] - 0.5])
+    fig.update_yaxes(showticklabels=False, range=[mosaic.shape[0] - 0.5, -0.5], autorange=False)
+    fig.update_layout(
+        shapes=shapes, title=title, margin=_MARGIN, showlegend=False,
+        height=int(rows * tile_px + 70), hovermode="closest", dragmode=False, clickmode="event+select",
+    )
+    return fig
+
+
+def selected_channel(selection: Mapping[str, Any] | None) -> int | None:
+    """The channel a click on `layer_grid`'s figure picked, from Streamlit's selection state, or None.
+
+    Args:
+        selection: `state.selection` of `st.plotly_chart(..., on_select=...)`: a mapping with "points",
+            each point a mapping that carries the marker's "customdata" (channel first).
+    """
+    if not selection:
+        return None
+    points = selection.get("points") or []
+    for point in points:
+        data = point.get("customdata")
+        if data is None:
+            continue
+        value = data[0] if isinstance(data, (list, tuple)) else data
+        try:
+            return int(round(float(value)))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def vector_bars(
+    values: np.ndarray,
+    *,
+    dead: np.ndarray | None = None,
+    selected: int | None = None,
+    ymin: float | None = None,
+    ymax: float | None = None,
+    title: str = "",
+    height: int = 320,
+) -> go.Figure:
+    """A Flatten/Dense output as one bar per unit; dead units red, the selected unit orange.
+
+    Args:
+        values: (N,) activations.
+        dead: (N,) bool, units never positive for this input.
+        selected: unit to highlight, or None.
+        ymin, ymax: fixed value axis range (network-wide comparison); None autoscale.
+    """
+    values = _require_ndim("values", values, (1,)).astype(np.float32)
+    n = values.shape[0]
+    if dead is not None:
+        dead = np.asarray(dead, dtype=bool)
+        if dead.shape != (n,):
+            raise ValueError(f"`dead` must have shape ({n},). Received: dead.shape={dead.shape}")
+    if selected is not None and not 0 <= selected < n:
+        raise ValueError(f"`selected` must be in [0, {n}). Received: selected={selected}")
+    fig = go.Figure(
+        go.Bar(
+            x=np.arange(n, dtype=np.int32), y=_rounded(values),
+            marker=dict(color=TRAIN_COLOR, line=dict(width=0)),
+            hovertemplate="unit %{x}<br>value %{y:.4f}<extra></extra>",
+            name="units",
+        )
+    )
+    if dead is not None and dead.any():
+        idx = np.flatnonzero(dead).astype(np.int32)
+        fig.add_trace(
+            go.Scatter(
+                x=idx, y=np.zeros(idx.shape, np.float32), mode="markers",
+                marker=dict(symbol="line-ew-open", color=DEAD_COLOR, size=6),
+                hovertemplate="unit %{x}: dead (never positive)<extra></extra>", name="dead",
+            )
+        )
+    if selected is not None:
+        fig.add_trace(
+            go.Bar(
+                x=[selected], y=_rounded(values[selected : selected + 1]),
+                marker=dict(color=SELECTED_COLOR), width=max(1.0, n / 150),
+                hovertemplate="unit %{x} (selected)<br>value %{y:.4f}<extra></extra>", name="selected",
+            )
+        )
+    fig.update_layout(
+        barmode="overlay", bargap=0, height=height, margin=_MARGIN, title=title, showlegend=False,
+        xaxis=dict(title="unit", range=[-0.5, n - 0.5]), yaxis=dict(title="value"),
+    )
+    if ymin is not None and ymax is not None:
+        fig.update_yaxes(range=[ymin, ymax if ymax > ymin else ymin + 1e-6])
+    return fig
+
+
+# --- training and evaluation -----------------------------------------------------------------------
+
+
+def training_curves(
+    history: Mapping[str, Sequence[float]],
+    *,
+    best_epoch: int | None = None,
+    epochs_total: int | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """Loss and accuracy per epoch, train (solid) vs validation (dashed), the best epoch marked.
+
+    Args:
+        history: lists per epoch under "loss", "accuracy", "val_loss", "val_accuracy" (any may be missing
+            or shorter while training is still running).
+        best_epoch: 1-based epoch to mark with a dotted line, or None.
+        epochs_total: fix the x axis to 1..epochs_total (live progress), or None to fit the data.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
+    series = (
+        ("loss", "train", TRAIN_COLOR, "solid", 1),
+        ("val_loss", "validation", VAL_COLOR, "dash", 1),
+        ("accuracy", "train", TRAIN_COLOR, "solid", 2),
+        ("val_accuracy", "validation", VAL_COLOR, "dash", 2),
+    )
+    longest = 0
+    for key, label, color, dash, col in series:
+        ys = np.asarray(history.get(key) or [], dtype=np.float32)
+        longest = max(longest, ys.shape[0])
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, ys.shape[0] + 1, dtype=np.int32), y=_rounded(ys), mode="lines+markers",
+                name=label, legendgroup=label, showlegend=col == 1,
+                line=dict(color=color, dash=dash), marker=dict(size=5),
+                hovertemplate=f"epoch %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
+            ),
+            row=1, col=col,
+        )
+    if best_epoch is not None and best_epoch >= 1:
+        for col in (1, 2):
+            fig.add_vline(x=best_epoch, line=dict(color="#2ca02c", dash="dot", width=2), row=1, col=col)
+        fig.add_annotation(
+            x=best_epoch, y=1.0, xref="x2", yref="paper", text=f"best epoch {best_epoch}",
+            showarrow=False, yanchor="bottom", font=dict(color="#2ca02c"),
+        )
+    last = max(epochs_total or 0, longest, 1)
+    fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5])
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+    )
+    return fig
+
+
+def confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], *, height: int = 360) -> go.Figure:
+    """Counts of [true class, predicted class] as an annotated heatmap (true classes down, predicted across).
+
+    Args:
+        confusion: (K, K) non-negative integer counts, rows true, columns predicted.
+        class_names: K names in output-index order.
+    """
+    confusion = _require_ndim("confusion", confusion, (2,))
+    k = len(class_names)
+    if confusion.shape != (k, k):
+        raise ValueError(f"`confusion` must have shape ({k}, {k}). Received: confusion.shape={confusion.shape}")
+    labels = class_labels(class_names)
+    fig = go.Figure(
+        go.Heatmap(
+            z=confusion.astype(np.int32), x=labels, y=labels, colorscale="Blues", showscale=False,
+            texttemplate="%{z}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title_text="true class")
+    fig.update_xaxes(title_text="predicted class", side="bottom")
+    fig.update_layout(height=height, margin=_MARGIN, title="Confusion matrix (test set)")
+    return fig
