@@ -1,0 +1,114 @@
+"""All configuration in one typed place: classes, image geometry, limits, paths and training recipes.
+
+Environment variables (read once, by `settings()`):
+    SHAPES_VIZ_MODEL  path of the published model file (default: models/shapes_cnn.h5)
+    SHAPES_VIZ_DATA   the data folder used by the app (default: data/)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Classes in Keras' `image_dataset_from_directory` order (sorted folder names): circles 0, squares 1, triangles 2.
+CLASS_NAMES: tuple[str, ...] = ("circles", "squares", "triangles")
+NUM_CLASSES: int = len(CLASS_NAMES)
+
+# The tutorial's input: 28x28 RGB, pixels rescaled by 1/255.
+IMAGE_SIZE: int = 28
+CHANNELS: int = 3
+INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
+
+# Image safety limits, checked before any pixel is decoded.
+MAX_IMAGE_BYTES: int = 8 * 1024 * 1024  # an upload or data file larger than this is refused
+MAX_IMAGE_PIXELS: int = 16_000_000  # width * height above this is "image too large" (4000 x 4000)
+MIN_IMAGE_SIDE: int = 4  # an image narrower than this cannot hold a shape
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG")  # decoders allowed, chosen by content, not by name
+
+# Model-file safety limits (see shapes_viz.model_files).
+MAX_MODEL_BYTES: int = 64 * 1024 * 1024
+MAX_MODEL_PARAMS: int = 5_000_000
+
+PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train the network. The architecture never changes; only the way it is fitted.
+
+    Attributes:
+        name: key in RECIPES.
+        description: one line for the UI and the history file.
+        optimizer: "adam" or "rmsprop".
+        learning_rate: the optimizer's learning rate.
+        epochs: passes over the (possibly augmented and repeated) training data.
+        batch_size: images per gradient step.
+        augment: random rotation, flips, shift and zoom on the fly (train split only).
+        min_samples_per_epoch: an epoch sees at least this many (augmented) samples, so small data sets
+            (210 drawings) still get enough gradient steps; 0 means one pass over the data.
+        label_smoothing: softens the one-hot targets; guards against over-confident saturation.
+    """
+
+    name: str
+    description: str
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    augment: bool
+    min_samples_per_epoch: int = 0
+    label_smoothing: float = 0.0
+
+
+RECIPES: dict[str, Recipe] = {
+    "stable": Recipe(
+        name="stable",
+        description="Adam 1e-3, augmentation (any rotation, flips, shift, zoom), >= 4096 samples per epoch",
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=30,
+        batch_size=64,
+        augment=True,
+        min_samples_per_epoch=4096,
+        label_smoothing=0.05,
+    ),
+    "tutorial": Recipe(
+        name="tutorial",
+        description="The tutorial's recipe: RMSprop 1e-3, batch 16, no augmentation (often stays at chance)",
+        optimizer="rmsprop",
+        learning_rate=1e-3,
+        epochs=30,
+        batch_size=16,
+        augment=False,
+    ),
+}
+DEFAULT_RECIPE: str = "stable"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths the app and CLI use; built by `settings()` from the environment."""
+
+    model_path: Path = field(default_factory=lambda: PROJECT_ROOT / "models" / "shapes_cnn.h5")
+    data_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "data")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_path.parent
+
+
+def settings() -> Settings:
+    """Settings from the environment (SHAPES_VIZ_MODEL, SHAPES_VIZ_DATA), defaults otherwise."""
+    kwargs = {}
+    if os.environ.get("SHAPES_VIZ_MODEL"):
+        kwargs["model_path"] = Path(os.environ["SHAPES_VIZ_MODEL"]).expanduser().resolve()
+    if os.environ.get("SHAPES_VIZ_DATA"):
+        kwargs["data_dir"] = Path(os.environ["SHAPES_VIZ_DATA"]).expanduser().resolve()
+    return Settings(**kwargs)
+
+
+def history_path(model_path: Path | str) -> Path:
+    """Where the training history JSON of a model file lives: `shapes_cnn.h5` -> `shapes_cnn.history.json`."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".history.json")
