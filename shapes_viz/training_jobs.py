@@ -1,0 +1,473 @@
+"""Training jobs for the server: the CLI trainer in a subprocess, its progress read back from files.
+
+The Streamlit process never trains. `TrainingJobs.start` spawns
+
+    python -m shapes_viz train --data DIR --out MODEL --progress RUN/progress.jsonl --stop-file RUN/stop ...
+
+in its own run folder next to the model (`<models>/.runs/<timestamp>/` with `job.json`, `progress.jsonl`,
+`log.txt`, and `stop` once cancelled). Everything a session needs to show a job (state, epoch k of n,
+per-epoch metrics, the reason of a failure) is parsed from those files, so every session of the server
+(and a restarted server) sees the same job. The trainer's flock on `<model>.lock` is the truth about
+"one training at a time"; `start` also refuses at once, in-process, while a job it can see is running.
+The model is published by the trainer with `os.replace`; readers key their cache on the file's identity.
+
+No Streamlit, Plotly or TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shapes_viz.config import DEFAULT_RECIPE, PROJECT_ROOT, RECIPES
+from shapes_viz.errors import TrainingBusyError, TrainingError
+
+RUNS_FOLDER = ".runs"
+JOB_FILE = "job.json"
+PROGRESS_FILE = "progress.jsonl"
+STOP_FILE = "stop"
+LOG_FILE = "log.txt"
+BUSY_EXIT_CODE = 3  # the trainer's exit code when another training holds the model's lock
+
+# States of a job. "starting": spawned, no "start" event yet (importing TensorFlow, loading data).
+IDLE, STARTING, RUNNING, DONE, FAILED, CANCELLED = "idle", "starting", "running", "done", "failed", "cancelled"
+ACTIVE_STATES = frozenset({STARTING, RUNNING})
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+MAX_EPOCHS = 500
+MAX_BATCH_SIZE = 1024
+MAX_GENERATE = 5000
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train; None means "the recipe's default".
+
+    Attributes:
+        data_dir: the data folder (not passed to the trainer when `generate` is set).
+        generate: images per class of a freshly generated set (seeded by `seed`) instead of `data_dir`.
+        recipe: a key of RECIPES.
+        epochs, batch_size: overrides of the recipe's values.
+        seed: seeds the trainer (weights, shuffling, split, generated data).
+    """
+
+    data_dir: Path
+    generate: int | None = None
+    recipe: str = DEFAULT_RECIPE
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise TrainingError with a user-facing message if a value is out of range."""
+        if self.recipe not in RECIPES:
+            raise TrainingError(f"Unknown recipe {self.recipe!r}. Choose one of {sorted(RECIPES)}.")
+        if self.epochs is not None and not 1 <= self.epochs <= MAX_EPOCHS:
+            raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}. Received: epochs={self.epochs}")
+        if self.batch_size is not None and not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise TrainingError(
+                f"Batch size must be between 1 and {MAX_BATCH_SIZE}. Received: batch_size={self.batch_size}"
+            )
+        if self.generate is not None and not 3 <= self.generate <= MAX_GENERATE:
+            raise TrainingError(
+                f"Generated images per class must be between 3 and {MAX_GENERATE}. Received: generate={self.generate}"
+            )
+        if not 0 <= self.seed < 2**31:
+            raise TrainingError(f"Seed must be between 0 and 2**31 - 1. Received: seed={self.seed}")
+
+    def cli_arguments(self) -> list[str]:
+        """The trainer's arguments for this request (without --out/--progress/--stop-file)."""
+        if self.generate is not None:
+            args = ["--generate", str(self.generate)]
+        else:
+            args = ["--data", str(self.data_dir)]
+        args += ["--recipe", self.recipe, "--seed", str(self.seed)]
+        if self.epochs is not None:
+            args += ["--epochs", str(self.epochs)]
+        if self.batch_size is not None:
+            args += ["--batch-size", str(self.batch_size)]
+        return args
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A training job as the UI shows it: plain data (convert with `as_dict` for session state).
+
+    Attributes:
+        state: "idle" (no job yet), "starting", "running", "done", "failed" or "cancelled".
+        run_dir: the job's run folder, None when idle.
+        epoch: epochs finished so far; epochs: epochs planned (0 until the trainer says).
+        history: {"loss", "accuracy", "val_loss", "val_accuracy"}: one float per finished epoch.
+        message: why it failed or was cancelled; a summary when done.
+        best_epoch, val_accuracy: from the "done" event.
+        recipe, train_count, val_count, skipped: from the "start" event.
+        request: the job's TrainRequest as a dict.
+        started_at, finished_at: Unix times (finished_at None while active).
+        cancel_requested: a stop file exists.
+    """
+
+    state: str
+    run_dir: str | None = None
+    epoch: int = 0
+    epochs: int = 0
+    history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in METRICS})
+    message: str = ""
+    best_epoch: int | None = None
+    val_accuracy: float | None = None
+    recipe: str | None = None
+    train_count: int | None = None
+    val_count: int | None = None
+    skipped: list[str] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+    model_path: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
+    """Fold the trainer's JSON-lines events into one summary dict.
+
+    A line that is not valid JSON is ignored (the last one may be half-written while we read).
+
+    Returns:
+        {"terminal": "done" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
+         "history", "message", "best_epoch", "val_accuracy", "recipe", "train_count", "val_count",
+         "skipped"}.
+    """
+    summary: dict[str, Any] = {
+        "terminal": None, "started": False, "epoch": 0, "epochs": 0,
+        "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
+        "recipe": None, "train_count": None, "val_count": None, "skipped": [],
+    }
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == "start":
+            summary["started"] = True
+            summary["epochs"] = int(event.get("epochs") or 0)
+            for key in ("recipe", "train_count", "val_count"):
+                summary[key] = event.get(key)
+            summary["skipped"] = [str(item) for item in event.get("skipped") or []]
+        elif kind == "epoch":
+            epoch = int(event.get("epoch") or 0)
+            if epoch <= summary["epoch"]:
+                continue  # a repeated line
+            summary["epoch"] = epoch
+            summary["epochs"] = int(event.get("epochs") or summary["epochs"])
+            for key in METRICS:
+                value = event.get(key)
+                summary["history"][key].append(float(value) if value is not None else float("nan"))
+        elif kind == "done":
+            summary["terminal"] = "done"
+            summary["best_epoch"] = event.get("best_epoch")
+            summary["val_accuracy"] = event.get("val_accuracy")
+        elif kind == "cancelled":
+            summary["terminal"] = "cancelled"
+            summary["message"] = str(event.get("message") or "Training cancelled; the previous model stays.")
+        elif kind == "error":
+            summary["terminal"] = "error"
+            summary["message"] = str(event.get("message") or "Training failed.")
+    return summary
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.readlines()
+    except OSError:
+        return []
+
+
+def _last_log_line(path: Path, limit: int = 300) -> str:
+    """The last meaningful line of a trainer log (skipping TensorFlow's noise), for a failure message."""
+    lines = [line.strip() for line in _read_lines(path)[-50:] if line.strip()]
+    for line in reversed(lines):
+        if not line.startswith(("W0000", "I0000", "WARNING: All log messages", "E0000")):
+            return line[:limit]
+    return ""
+
+
+def _pid_alive(pid: int, run_dir: Path) -> bool:
+    """True if `pid` runs and (where /proc tells) its command line names this run folder (no pid reuse)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        raw = cmdline.read_bytes()
+    except OSError:
+        return not cmdline.parent.parent.exists()  # no /proc on this system: trust kill(0)
+    if not raw:
+        return False  # a zombie has an empty command line
+    return str(run_dir) in raw.decode(errors="replace")
+
+
+class TrainingJobs:
+    """Start, watch and cancel training subprocesses for one model file. One per server (thread-safe).
+
+    Args:
+        model_path: the published model the trainer writes (`--out`).
+        trainer: the command that runs the trainer, before its arguments; default
+            `[sys.executable, "-m", "shapes_viz", "train"]` (tests pass a fake).
+        cwd: working folder of the trainer (the project root, so `-m shapes_viz` imports this code).
+        keep_runs: finished run folders kept for this model; older ones are deleted at each start.
+        nice: run the trainer at this niceness (via `nice`, when available) so the app stays responsive.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        trainer: Sequence[str] | None = None,
+        cwd: str | Path = PROJECT_ROOT,
+        keep_runs: int = 10,
+        nice: int = 10,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.model_path = Path(model_path).expanduser().resolve()
+        self.runs_dir = self.model_path.parent / RUNS_FOLDER
+        self.trainer = list(trainer) if trainer is not None else [sys.executable, "-m", "shapes_viz", "train"]
+        self.cwd = Path(cwd)
+        self.keep_runs = keep_runs
+        self.nice = nice
+        self.env = dict(env) if env is not None else None
+        self._lock = threading.Lock()
+        self._processes: dict[str, subprocess.Popen] = {}
+
+    # --- starting ------------------------------------------------------------------------------------
+
+    def start(self, request: TrainRequest) -> JobStatus:
+        """Spawn a trainer for `request`; return its status (state "starting").
+
+        Raises:
+            TrainingBusyError: a job of this model is already starting or running (in this server or
+                any process that left a run folder beside the model).
+            TrainingError: the request is invalid, or the trainer could not be spawned.
+        """
+        request.validate()
+        with self._lock:
+            current = self.status()
+            if current.active:
+                progress = f" (epoch {current.epoch} of {current.epochs})" if current.epochs else ""
+                raise TrainingBusyError(f"Another training is already running{progress}; wait for it or cancel it.")
+            self._prune_runs()
+            run_dir = self._new_run_dir()
+            progress_path, stop_path, log_path = run_dir / PROGRESS_FILE, run_dir / STOP_FILE, run_dir / LOG_FILE
+            progress_path.touch()
+            command = [
+                *self.trainer, *request.cli_arguments(), "--out", str(self.model_path),
+                "--progress", str(progress_path), "--stop-file", str(stop_path),
+            ]
+            nice = shutil.which("nice") if self.nice else None
+            if nice:
+                command = [nice, "-n", str(self.nice), *command]
+            job = {
+                "model_path": str(self.model_path), "request": _request_dict(request), "command": command,
+                "started_at": time.time(), "pid": None,
+            }
+            env = dict(os.environ if self.env is None else self.env)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.cwd), env.get("PYTHONPATH", "")]))
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            try:
+                with open(log_path, "wb") as log:
+                    process = subprocess.Popen(
+                        command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                    )
+            except OSError as exc:
+                _write_json(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
+                raise TrainingError(f"Could not start the trainer: {exc}") from None
+            job["pid"] = process.pid
+            _write_json(run_dir / JOB_FILE, job)
+            self._processes[str(run_dir)] = process
+            return self._status_of(run_dir)
+
+    def _new_run_dir(self) -> Path:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for attempt in range(1000):
+            run_dir = self.runs_dir / f"{stamp}-{time.time_ns() % 1_000_000_000:09d}-{attempt}"
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                continue
+        raise TrainingError(f"Could not create a run folder in {self.runs_dir}")
+
+    def _prune_runs(self) -> None:
+        finished = [run for run in self._runs() if not self._status_of(run).active]
+        for run in finished[: max(0, len(finished) - self.keep_runs)]:
+            shutil.rmtree(run, ignore_errors=True)
+            self._processes.pop(str(run), None)
+
+    # --- watching ------------------------------------------------------------------------------------
+
+    def _runs(self) -> list[Path]:
+        """This model's run folders, oldest first."""
+        if not self.runs_dir.is_dir():
+            return []
+        runs = []
+        for run in self.runs_dir.iterdir():
+            job = _read_json(run / JOB_FILE) if run.is_dir() else None
+            if job and job.get("model_path") == str(self.model_path):
+                runs.append((float(job.get("started_at") or 0.0), run.name, run))
+        return [run for _, _, run in sorted(runs)]
+
+    def status(self) -> JobStatus:
+        """The job every session should see: the newest active one, else the newest one, else idle."""
+        runs = self._runs()
+        statuses = [self._status_of(run) for run in reversed(runs[-5:])]
+        for status in statuses:
+            if status.active:
+                return status
+        return statuses[0] if statuses else JobStatus(state=IDLE)
+
+    def _alive(self, run_dir: Path, job: Mapping[str, Any]) -> tuple[bool, int | None]:
+        """(is the trainer running, its exit code if we know it)."""
+        process = self._processes.get(str(run_dir))
+        if process is not None:
+            code = process.poll()  # also reaps the child
+            return code is None, code
+        pid = job.get("pid")
+        if not pid:
+            return False, None
+        return _pid_alive(int(pid), run_dir), None
+
+    def _status_of(self, run_dir: Path) -> JobStatus:
+        job = _read_json(run_dir / JOB_FILE) or {}
+        summary = parse_progress(_read_lines(run_dir / PROGRESS_FILE))
+        alive, code = self._alive(run_dir, job)
+        cancel_requested = (run_dir / STOP_FILE).exists()
+        terminal = summary["terminal"]
+        finished_at = None
+        if terminal == "done":
+            state = DONE
+            acc = summary["val_accuracy"]
+            summary["message"] = (
+                f"New model published: best epoch {summary['best_epoch']}"
+                + (f", validation accuracy {float(acc):.1%}." if acc is not None else ".")
+            )
+        elif terminal == "cancelled":
+            state = CANCELLED
+        elif terminal == "error":
+            state = FAILED
+        elif alive:
+            state = RUNNING if summary["started"] else STARTING
+        else:
+            state = FAILED
+            if job.get("spawn_error"):
+                summary["message"] = f"Could not start the trainer: {job['spawn_error']}"
+            elif cancel_requested:
+                state = CANCELLED
+                summary["message"] = "Training cancelled; the previous model stays."
+            else:
+                detail = _last_log_line(run_dir / LOG_FILE)
+                how = f"with code {code}" if code is not None else "without reporting a result"
+                summary["message"] = f"The training process ended {how}; the previous model stays." + (
+                    f" Last output: {detail}" if detail else ""
+                )
+        if state not in ACTIVE_STATES:
+            finished_at = _mtime(run_dir / PROGRESS_FILE) or job.get("finished_at")
+        return JobStatus(
+            state=state, run_dir=str(run_dir), epoch=summary["epoch"], epochs=summary["epochs"],
+            history=summary["history"], message=summary["message"], best_epoch=summary["best_epoch"],
+            val_accuracy=summary["val_accuracy"], recipe=summary["recipe"], train_count=summary["train_count"],
+            val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
+            model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
+            cancel_requested=cancel_requested,
+        )
+
+    # --- cancelling ----------------------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Ask the active job to stop (creates its stop file). Returns False when no job is active.
+
+        The trainer stops within the current epoch, publishes nothing and reports "cancelled".
+        """
+        status = self.status()
+        if not status.active or status.run_dir is None:
+            return False
+        (Path(status.run_dir) / STOP_FILE).touch()
+        return True
+
+    def wait(self, timeout: float, poll: float = 0.2) -> JobStatus:
+        """Block until no job is active or `timeout` seconds passed; return the last status (tests, CLI)."""
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while status.active and time.monotonic() < deadline:
+            time.sleep(poll)
+            status = self.status()
+        return status
+
+    def terminate(self, timeout: float = 10.0) -> None:
+        """Stop every trainer this object spawned (server shutdown, tests): stop file, then SIGTERM."""
+        for run, process in list(self._processes.items()):
+            if process.poll() is None:
+                (Path(run) / STOP_FILE).touch()
+                try:
+                    process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    process.terminate()
+                    try:
+                        process.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+
+
+def _request_dict(request: TrainRequest) -> dict[str, Any]:
+    data = asdict(request)
+    data["data_dir"] = str(request.data_dir)
+    return data
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1)
+    os.replace(tmp, path)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
