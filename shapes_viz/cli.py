@@ -1,0 +1,235 @@
+"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict`.
+
+Every expected failure (bad arguments, bad files, busy trainer) prints one line `error: ...` to
+stderr and exits non-zero; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, settings
+from shapes_viz.errors import ShapesVizError, TrainingBusyError, TrainingCancelled
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+EXIT_CANCELLED = 4
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, received {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, received {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m shapes_viz", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser("generate-data", help="write a generated data set of hand-drawn-looking shapes")
+    gen.add_argument("--out", required=True, type=Path, help="folder to write training_set/ and test_set/ into")
+    gen.add_argument("--per-class", type=_positive_int, default=100, help="images per class (default 100)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--test-fraction", type=_fraction, default=0.3, help="share for test_set/ (default 0.3)")
+    gen.add_argument("--style", choices=("mixed", "browser"), default="mixed",
+                     help="mixed: pen and mouse drawings of every size; browser: centred thick mouse strokes")
+
+    tr = commands.add_parser("train", help="train the network and publish the model atomically")
+    source = tr.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="data folder (class subfolders, or training_set/ + test_set/)")
+    source.add_argument("--generate", type=_positive_int, metavar="N",
+                        help="train on a freshly generated set of N images per class (seeded by --seed)")
+    tr.add_argument("--out", type=Path, default=None, help="model file to publish (.h5 or .keras)")
+    tr.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
+    tr.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                    help=f"training recipe (default {DEFAULT_RECIPE})")
+    tr.add_argument("--progress", type=Path, default=None, help="append progress events as JSON lines here")
+    tr.add_argument("--stop-file", type=Path, default=None, help="stop (publishing nothing) once this file exists")
+    tr.add_argument("--quiet", action="store_true", help="no Keras progress output")
+
+    ev = commands.add_parser("evaluate", help="accuracy and confusion matrix on a folder of class subfolders")
+    ev.add_argument("folder", type=Path, help="folder of class subfolders (images found recursively)")
+    ev.add_argument("--model", type=Path, default=None, help="model file (default: the published model)")
+
+    pr = commands.add_parser("predict", help="class and probabilities of image files")
+    pr.add_argument("files", nargs="+", type=Path, help="PNG or JPEG files")
+    pr.add_argument("--model", type=Path, default=None, help="model file (default: the published model)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "generate-data": _generate_data,
+        "train": _train,
+        "evaluate": _evaluate,
+        "predict": _predict,
+    }
+    try:
+        return handlers[args.command](args)
+    except TrainingBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except TrainingCancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except ShapesVizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _generate_data(args: argparse.Namespace) -> int:
+    from shapes_viz.generator import generate_dataset
+
+    try:
+        counts = generate_dataset(args.out, args.per_class, args.seed, args.test_fraction, style=args.style)
+    except OSError as exc:
+        print(f"error: cannot write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for split, per_class in counts.items():
+        print(f"{split}: " + ", ".join(f"{name} {count}" for name, count in per_class.items()))
+    print(f"wrote {sum(sum(c.values()) for c in counts.values())} images to {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from shapes_viz.training import train
+
+    out = args.out or settings().model_path
+    progress = _ProgressWriter(args.progress)
+    stop_file = args.stop_file
+    should_stop = (lambda: stop_file.exists()) if stop_file is not None else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="shapes_viz_data_") as scratch:
+            if args.generate:
+                from shapes_viz.generator import generate_dataset
+
+                data_dir = Path(scratch)
+                print(f"generating {args.generate} images per class (seed {args.seed}) ...", flush=True)
+                generate_dataset(data_dir, args.generate, args.seed)
+                description = f"generated: {args.generate} per class, seed {args.seed}"
+            else:
+                data_dir = args.data
+                description = None
+            result = train(
+                data_dir,
+                out,
+                recipe=args.recipe,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                on_event=progress,
+                should_stop=should_stop,
+                verbose=0 if args.quiet else 2,
+                data_description=description,
+            )
+    except TrainingCancelled:
+        progress({"event": "cancelled"})
+        raise
+    except TrainingBusyError as exc:
+        progress({"event": "error", "message": str(exc), "busy": True})
+        raise
+    except ShapesVizError as exc:
+        progress({"event": "error", "message": str(exc)})
+        raise
+    except Exception as exc:
+        progress({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+        raise
+    history = result.history
+    print(
+        f"published {result.model_path}: best epoch {result.best_epoch}/{history['epochs_run']}, "
+        f"val_accuracy {result.val_accuracy:.4f}, {history['seconds']:.1f} s"
+    )
+    return 0
+
+
+class _ProgressWriter:
+    """Appends events as JSON lines (flushed per line) when a path was given; otherwise does nothing."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: dict) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+def _load(model_path: Path | None):
+    from shapes_viz.model import load_model
+
+    return load_model(model_path or settings().model_path)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from shapes_viz.evaluation import evaluate
+
+    model = _load(args.model)
+    result = evaluate(model, args.folder)
+    for path, reason in result.skipped:
+        print(f"skipped {path}: {reason}")
+    width = max(len(name) for name in CLASS_NAMES)
+    print("per-class accuracy:")
+    for name in CLASS_NAMES:
+        if name in result.per_class_accuracy:
+            row = result.confusion[CLASS_NAMES.index(name)]
+            print(f"  {name:<{width}}  {result.per_class_accuracy[name]:.4f} ({row[CLASS_NAMES.index(name)]}/{row.sum()})")
+    print("confusion matrix (rows: true, columns: predicted):")
+    print(" " * (width + 2) + "".join(f"{name:>{width + 2}}" for name in CLASS_NAMES))
+    for name, row in zip(CLASS_NAMES, result.confusion):
+        print(f"  {name:<{width}}" + "".join(f"{count:>{width + 2}}" for count in row))
+    print(result.summary_line())
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from shapes_viz.activations import ActivationEngine
+    from shapes_viz.preprocessing import preprocess
+
+    engine = ActivationEngine(_load(args.model), jit_compile=False)
+    failures = 0
+    for path in args.files:
+        try:
+            probabilities = engine.predict(preprocess(path))[0]
+        except ShapesVizError as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        best = int(probabilities.argmax())
+        scores = "  ".join(f"{name} {p:.4f}" for name, p in zip(CLASS_NAMES, probabilities))
+        print(f"{path}: {CLASS_NAMES[best]} ({probabilities[best]:.1%})  [{scores}]")
+    return EXIT_ERROR if failures else 0
