@@ -390,7 +390,8 @@ def training_curves(
     *,
     best_epoch: int | None = None,
     epochs_total: int | None = None,
-    height: int = 320,
+    stacked: bool = False,
+    height: int | None = None,
 ) -> go.Figure:
     """Loss and accuracy per epoch, train (solid) vs validation (dashed), the best epoch marked.
 
@@ -399,8 +400,16 @@ def training_curves(
             or shorter while training is still running).
         best_epoch: 1-based epoch to mark with a dotted line, or None.
         epochs_total: fix the x axis to 1..epochs_total (live progress), or None to fit the data.
+        stacked: loss above accuracy (narrow sidebars) instead of side by side.
+    Returns:
+        Traces in the order train loss, validation loss, train accuracy, validation accuracy.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
+    rows, cols = (2, 1) if stacked else (1, 2)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=("loss", "accuracy"),
+        horizontal_spacing=0.12, vertical_spacing=0.18,
+    )
+    height = height or (440 if stacked else 320)
     series = (
         ("loss", "train", TRAIN_COLOR, "solid", 1),
         ("val_loss", "validation", VAL_COLOR, "dash", 1),
@@ -408,7 +417,7 @@ def training_curves(
         ("val_accuracy", "validation", VAL_COLOR, "dash", 2),
     )
     longest = 0
-    for key, label, color, dash, col in series:
+    for key, label, color, dash, col in series:  # col: 1 loss, 2 accuracy
         ys = np.asarray(history.get(key) or [], dtype=np.float32)
         longest = max(longest, ys.shape[0])
         fig.add_trace(
@@ -418,23 +427,28 @@ def training_curves(
                 line=dict(color=color, dash=dash), marker=dict(size=5),
                 hovertemplate=f"epoch %{{x}}<br>{key} %{{y:.4f}}<extra></extra>",
             ),
-            row=1, col=col,
+            **_cell(col, stacked),
         )
     if best_epoch is not None and best_epoch >= 1:
         for col in (1, 2):
-            fig.add_vline(x=best_epoch, line=dict(color="#2ca02c", dash="dot", width=2), row=1, col=col)
+            fig.add_vline(x=best_epoch, line=dict(color="#2ca02c", dash="dot", width=2), **_cell(col, stacked))
         fig.add_annotation(
-            x=best_epoch, y=1.0, xref="x2", yref="paper", text=f"best epoch {best_epoch}",
-            showarrow=False, yanchor="bottom", font=dict(color="#2ca02c"),
+            x=best_epoch, y=0.02, xref="x2", yref="y2 domain", text=f"best epoch {best_epoch}",
+            showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="#2ca02c"),
         )
     last = max(epochs_total or 0, longest, 1)
     fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5])
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], **_cell(2, stacked))
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=50, b=10),
-        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.08 if stacked else 1.12, x=0),
     )
     return fig
+
+
+def _cell(index: int, stacked: bool) -> dict[str, int]:
+    """row/col of subplot `index` (1 loss, 2 accuracy) in a stacked or side-by-side layout."""
+    return dict(row=index, col=1) if stacked else dict(row=1, col=index)
 
 
 def confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], *, height: int = 360) -> go.Figure:

@@ -190,6 +190,12 @@ def test_training_curves_train_val_and_best_epoch():
     assert any("best epoch 2" in a["text"] for a in spec["layout"]["annotations"])
 
 
+def test_training_curves_stacked_for_the_sidebar():
+    spec = figure_spec(figures.training_curves({"loss": [1.0], "val_accuracy": [0.5]}, best_epoch=1, stacked=True))
+    assert [t["yaxis"] for t in spec["data"]] == ["y", "y", "y2", "y2"]
+    assert spec["layout"]["yaxis2"]["range"] == [0, 1.02]  # accuracy axis
+
+
 def test_training_curves_live_partial_history():
     spec = figure_spec(figures.training_curves({"loss": [0.9]}, epochs_total=5))
     assert spec["layout"]["xaxis"]["range"] == [0.5, 5.5]

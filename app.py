@@ -1,0 +1,43 @@
+"""shapes_viz dashboard: draw a shape and see what each layer of the network makes of it.
+
+    streamlit run app.py        (model: SHAPES_VIZ_MODEL or models/shapes_cnn.h5; data: SHAPES_VIZ_DATA or data/)
+
+Reads like a table of contents; every section lives in shapes_viz.ui and fails on its own (see ui.safety).
+"""
+
+import streamlit as st
+
+from shapes_viz.config import settings
+from shapes_viz.ui import inputs, prediction, resources, sidebar, state, views
+from shapes_viz.ui.safety import guarded
+
+st.set_page_config(page_title="shapes_viz: inside a CNN", page_icon=":material/change_history:", layout="wide")
+state.init()
+config = settings()
+
+# The published model, loaded once per file version for the whole server.
+model = resources.current_model()
+
+# Sidebar: which model, retraining and its live progress.
+with st.sidebar:
+    sidebar.render_model_info(model.identity, model.error)
+    sidebar.render_training(config.data_dir)
+
+st.title("What does the network see?")
+st.caption("Draw a circle, a square or a triangle, then follow it through every layer of the network.")
+
+# 1. The input (Draw / Upload / Examples) and 2. what the model sees.
+input_column, seen_column, prediction_column = st.columns([1.1, 1, 1.1], gap="medium")
+choice = inputs.InputChoice("Draw", None, "Draw or upload a shape first.")
+with input_column, guarded("input"):
+    choice = inputs.render_input(config.data_dir)
+with seen_column, guarded("model view"):
+    inputs.render_model_view(choice)
+
+# 3. The prediction: the model runs once per new input; the explorer reuses the result.
+with prediction_column, st.container(key="prediction"), guarded("prediction"):
+    activations = resources.run_model(model, choice.x, choice.source)
+    prediction.render_prediction(choice, activations.probabilities if activations else None, model.error)
+
+# 4. Explorer and the other views, as tabs.
+views.render_views(views.PageContext(config.data_dir, model.identity, model.loaded))

@@ -1,0 +1,203 @@
+"""The layer explorer: pick a layer and a channel, see its heatmap, the whole layer, and statistics.
+
+`explorer` is a fragment: changing the layer, the channel or the colour range reruns only this function,
+never the page. The model ran once per input (see `resources.activations`); here the cached activations
+of the current input (its key is in session state) are only read and drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from shapes_viz import figures
+from shapes_viz.activations import Activations, LayerActivation
+from shapes_viz.ui import resources, state
+from shapes_viz.ui.safety import guarded, guarded_callback
+
+RANGE_CHANNEL = "this channel"
+RANGE_LAYER = "whole layer"
+RANGE_NETWORK = "whole network [0, max]"
+RANGES = (RANGE_CHANNEL, RANGE_LAYER, RANGE_NETWORK)
+RANGE_HELP = (
+    "this channel: each channel uses its own min..max, so faint channels look as bright as strong ones. "
+    "whole layer: one range for every channel of the layer. "
+    "whole network: [0, the largest activation of any layer] - the honest comparison between layers."
+)
+
+
+def shape_text(layer: LayerActivation) -> str:
+    if layer.is_map:
+        h, w, c = layer.values.shape
+        return f"{h}x{w}x{c} maps"
+    return f"{layer.values.shape[0]} units (vector)"
+
+
+def layer_label(layer: LayerActivation) -> str:
+    """The picker's text for a layer: name, type, output shape, dead channels."""
+    dead = int(layer.stats.dead.sum())
+    return f"{layer.name} · {layer.kind} · {shape_text(layer)}" + (f" · {dead} dead" if dead else "")
+
+
+@st.fragment
+def explorer() -> None:
+    """The explorer section (a fragment). Reads the current input's key from session state."""
+    with guarded("explorer"):
+        _explorer()
+
+
+def _explorer() -> None:
+    current = state.current()
+    if current is None:
+        st.info("Draw, upload or pick an example: the explorer then shows what every layer makes of it.")
+        return
+    identity = tuple(current["identity"])
+    if resources.model_identity() != identity:
+        st.rerun()  # a new model was published: the whole page follows it
+    acts = resources.activations(identity, current["digest"], current["x"])
+    layer = _layer_picker(acts)
+    channel = _channel_picker(layer)
+    mode = st.radio("Colour range", RANGES, key=state.COLOR_RANGE, horizontal=True, help=RANGE_HELP)
+    network_max = float(max(float(l.stats.maximum.max()) for l in acts.layers))
+    if layer.is_map:
+        _map_views(layer, channel, mode, network_max)
+    else:
+        _vector_view(layer, channel, mode, network_max)
+    _stats_table(layer, channel)
+
+
+def _layer_picker(acts: Activations) -> LayerActivation:
+    names = [layer.name for layer in acts.layers]
+    if st.session_state.get(state.LAYER) not in names:
+        st.session_state[state.LAYER] = names[0]
+    labels = {layer.name: layer_label(layer) for layer in acts.layers}
+    name = st.selectbox(
+        "Layer", names, key=state.LAYER, format_func=labels.__getitem__,
+        help="Every layer of the network with its type and output shape. Flatten and Dense outputs are vectors.",
+    )
+    return acts.layer(name)
+
+
+def _channel_picker(layer: LayerActivation) -> int:
+    count = layer.channels
+    unit = "channel" if layer.is_map else "unit"
+    channel = min(max(int(st.session_state.get(state.CHANNEL, 0)), 0), count - 1)
+    if (
+        channel != st.session_state.get(state.CHANNEL)
+        or st.session_state.get(state.CHANNEL_SLIDER) != channel
+        or st.session_state.get(state.CHANNEL_NUMBER) != channel
+    ):
+        state.set_channel(channel)
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    with left:
+        if count > 1:
+            st.slider(
+                f"{unit.capitalize()} (0 to {count - 1})", 0, count - 1, key=state.CHANNEL_SLIDER,
+                on_change=_sync_channel, args=(state.CHANNEL_SLIDER,),
+            )
+    with right:
+        st.number_input(
+            unit.capitalize(), 0, count - 1, step=1, key=state.CHANNEL_NUMBER,
+            on_change=_sync_channel, args=(state.CHANNEL_NUMBER,),
+        )
+    dead = np.flatnonzero(layer.stats.dead)
+    if dead.size:
+        listed = ", ".join(str(i) for i in dead[:40]) + (" ..." if dead.size > 40 else "")
+        st.caption(f":red[Dead {unit}s (never positive for this input), {dead.size} of {count}:] {listed}")
+    return channel
+
+
+@guarded_callback("explorer")
+def _sync_channel(source_key: str) -> None:
+    value = st.session_state.get(source_key)
+    if value is not None:
+        state.set_channel(int(value))
+
+
+@guarded_callback("explorer")
+def _grid_clicked() -> None:
+    event = st.session_state.get(state.GRID)
+    selection = getattr(event, "selection", None) if event is not None else None
+    if selection is None and isinstance(event, dict):
+        selection = event.get("selection")
+    channel = figures.selected_channel(selection)
+    if channel is not None:
+        state.set_channel(channel)
+
+
+def _ranges(layer: LayerActivation, mode: str, network_max: float) -> tuple[float | None, float | None]:
+    if mode == RANGE_LAYER:
+        return float(layer.stats.minimum.min()), float(layer.stats.maximum.max())
+    if mode == RANGE_NETWORK:
+        return 0.0, max(network_max, 1e-6)
+    return None, None
+
+
+def _title(layer: LayerActivation, channel: int, unit: str) -> str:
+    dead = " (dead)" if layer.stats.dead[channel] else ""
+    return f"{layer.name} · {unit} {channel}{dead}"
+
+
+def _map_views(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
+    zmin, zmax = _ranges(layer, mode, network_max)
+    left, right = st.columns([1, 1.25])
+    with left:
+        st.plotly_chart(
+            figures.channel_heatmap(
+                layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel")
+            ),
+            key="channel_heatmap", width="stretch",
+        )
+        stats = layer.stats
+        if stats.dead[channel]:
+            st.markdown(":red-badge[dead] this channel is never positive for this input.")
+        st.caption(
+            f"min {stats.minimum[channel]:.4f} · max {stats.maximum[channel]:.4f} · "
+            f"mean {stats.mean[channel]:.4f} · zeros {stats.zero_fraction[channel]:.0%}"
+        )
+    with right:
+        grid = figures.layer_grid(
+            layer.values, dead=layer.stats.dead, selected=channel, per_channel=mode == RANGE_CHANNEL,
+            zmin=zmin, zmax=zmax, title=f"{layer.name}: all {layer.channels} channels (click one)",
+            tile_px=56 if layer.channels > 32 else 64,
+        )
+        st.plotly_chart(
+            grid, key=state.GRID, on_select=_grid_clicked, selection_mode="points", width="stretch",
+            config={"displayModeBar": False},
+        )
+        st.caption("Orange: the selected channel. Red outline: dead (never positive for this input).")
+
+
+def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: float) -> None:
+    ymin, ymax = _ranges(layer, mode, network_max)
+    if ymin is not None:
+        ymin = min(ymin, 0.0)
+    st.plotly_chart(
+        figures.vector_bars(
+            layer.values, dead=layer.stats.dead, selected=unit, ymin=ymin, ymax=ymax,
+            title=_title(layer, unit, "unit"),
+        ),
+        key="vector_bars", width="stretch",
+    )
+    st.caption(
+        f"{layer.name} is a vector of {layer.channels} numbers; unit {unit} = {float(layer.values[unit]):.4f}. "
+        "Red ticks: dead units (never positive for this input)."
+    )
+
+
+def _stats_table(layer: LayerActivation, channel: int) -> None:
+    stats = layer.stats
+    unit = "channel" if layer.is_map else "unit"
+    with st.expander(f"Per-{unit} statistics of {layer.name} ({layer.channels} {unit}s)", expanded=False):
+        st.dataframe(
+            {
+                unit: np.arange(layer.channels),
+                "min": stats.minimum.round(4),
+                "max": stats.maximum.round(4),
+                "mean": stats.mean.round(4),
+                "zeros %": (stats.zero_fraction * 100).round(1),
+                "dead": stats.dead,
+            },
+            hide_index=True, height=280, width="stretch", key="explorer_stats",
+        )
+        st.caption(f"Selected: {unit} {channel}. Dead = never positive for this input.")

@@ -1,0 +1,181 @@
+"""Cached objects shared by every session, chained like a graph:
+
+    model file identity -> loaded model + activation engine (st.cache_resource, read-only)
+                        -> activations of one input (st.cache_data, keyed by the input's digest)
+                        -> test-set evaluation (st.cache_data)
+
+A model file is identified by (path, mtime_ns, size): when the trainer publishes a new file (os.replace),
+the identity changes and the next interaction of any session loads the new model. Nothing here trains:
+the training-job manager only spawns the CLI trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from shapes_viz.activations import ActivationEngine, Activations
+from shapes_viz.config import settings
+from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_class_files
+from shapes_viz.errors import DatasetError, ShapesVizError
+from shapes_viz.evaluation import EvaluationResult, evaluate
+from shapes_viz.model import LayerInfo, file_identity, load_model, model_summary
+from shapes_viz.preprocessing import preprocess, to_uint8_image
+from shapes_viz.training import read_history
+from shapes_viz.training_jobs import TrainingJobs
+
+Identity = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model file loaded once for the whole server; treat as read-only."""
+
+    identity: Identity
+    engine: ActivationEngine
+    summary: tuple[LayerInfo, ...]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.identity[0])
+
+
+def model_path() -> Path:
+    return settings().model_path
+
+
+def model_identity(path: Path | None = None) -> Identity | None:
+    """(path, mtime_ns, size) of the published model, or None if there is no file."""
+    try:
+        return file_identity(path or model_path())
+    except OSError:
+        return None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model ...")
+def load_engine(identity: Identity) -> LoadedModel:
+    """The model of `identity` with its compiled activation engine (one per file version, shared)."""
+    model = load_model(identity[0])
+    return LoadedModel(identity=identity, engine=ActivationEngine(model), summary=tuple(model_summary(model)))
+
+
+def input_digest(x: np.ndarray) -> str:
+    """A short hash of a preprocessed input: the cache key of its activations."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()[:24]
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def activations(identity: Identity, digest: str, _x: np.ndarray) -> Activations:
+    """Probabilities and every layer's output for one input, computed once per (model, input)."""
+    return load_engine(identity).engine.run(_x)
+
+
+@st.cache_data(max_entries=4, show_spinner="Evaluating the model on the test set ...")
+def test_set_evaluation(identity: Identity, folder: str) -> EvaluationResult:
+    """Accuracy, confusion matrix and misclassified files on `folder`, once per model file version."""
+    return evaluate(load_engine(identity).engine, folder)
+
+
+@st.cache_resource
+def training_jobs(path: str) -> TrainingJobs:
+    """The server's one training-job manager for the model at `path`."""
+    return TrainingJobs(path)
+
+
+def history(identity: Identity) -> dict | None:
+    """The training history JSON beside the model (small; read on each call so it follows the file)."""
+    return read_history(identity[0])
+
+
+# --- data folder ---------------------------------------------------------------------------------------
+
+
+def data_splits(data_dir: Path) -> dict[str, Path]:
+    """The data folder's parts that hold class subfolders: {"training_set": ..., "test_set": ...}, or
+    {"data": data_dir} when the folder itself holds the class subfolders; {} when there is nothing."""
+    found = {name: data_dir / name for name in (TRAIN_FOLDER, TEST_FOLDER) if (data_dir / name).is_dir()}
+    if found:
+        return found
+    try:
+        list_class_files(data_dir)
+    except (DatasetError, OSError):
+        return {}
+    return {"data": data_dir}
+
+
+def test_folder(data_dir: Path) -> Path | None:
+    """Where the examples and the test-set evaluation come from: `test_set/` if present."""
+    splits = data_splits(data_dir)
+    return splits.get(TEST_FOLDER) or splits.get("data")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def class_images(folder: str) -> dict[str, list[str]]:
+    """PNG/JPEG files per class in `folder` (refreshed every 30 s); {} if the folder cannot be used."""
+    try:
+        files = list_class_files(folder)
+    except (DatasetError, OSError):
+        return {}
+    return {
+        name: [str(p) for p in paths if p.suffix.lower() in IMAGE_SUFFIXES] for name, paths in files.items()
+    }
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def model_view_of_file(path: str, mtime_ns: int) -> np.ndarray | None:
+    """The (1, 28, 28, 3) model input of an image file, or None if the file is not usable."""
+    try:
+        return preprocess(Path(path))
+    except ShapesVizError:
+        return None
+
+
+def model_view_image(path: str) -> np.ndarray | None:
+    """(28, 28) uint8 of what the model sees for `path` (thumbnails), or None."""
+    try:
+        mtime = Path(path).stat().st_mtime_ns
+    except OSError:
+        return None
+    x = model_view_of_file(path, mtime)
+    return None if x is None else to_uint8_image(x)
+
+
+# --- the page's model and input --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    """The published model as this run sees it: its identity, the loaded model, or why there is none."""
+
+    identity: Identity | None
+    loaded: LoadedModel | None
+    error: str | None
+
+
+def current_model() -> CurrentModel:
+    """Load (or reuse) the published model; an unusable file gives an error message, not an exception."""
+    identity = model_identity()
+    if identity is None:
+        return CurrentModel(None, None, f"No model file at {model_path()}. Train one with the Retrain form.")
+    try:
+        return CurrentModel(identity, load_engine(identity), None)
+    except ShapesVizError as exc:
+        return CurrentModel(identity, None, f"{exc} The model cannot be used; train a new one.")
+
+
+def run_model(model: CurrentModel, x: np.ndarray | None, source: str) -> Activations | None:
+    """Activations of `x` (cached per model file and input) and remember the input for the explorer."""
+    from shapes_viz.ui import state
+
+    if x is None or model.loaded is None or model.identity is None:
+        state.clear_current()
+        return None
+    digest = input_digest(x)
+    result = activations(model.identity, digest, x)
+    state.set_current(model.identity, digest, x, source)
+    return result

@@ -1,0 +1,72 @@
+"""`guarded(section)`: how every section of the page fails.
+
+Expected failures (ShapesVizError: bad image, unusable model file, dataset problems, a busy trainer) are
+shown as the friendly message they carry. Anything else is logged with its traceback on the server and
+shown as a generic message, so one broken section never takes down the page and no traceback reaches
+the browser. Streamlit's own control flow (st.rerun, st.stop) derives from BaseException and passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from shapes_viz.errors import EmptyImageError, ShapesVizError
+
+log = logging.getLogger("shapes_viz.ui")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def show_error(section: str, exc: BaseException) -> None:
+    if isinstance(exc, EmptyImageError):
+        st.info(str(exc))
+    elif isinstance(exc, ShapesVizError):
+        st.warning(str(exc))
+    else:
+        log.exception("unexpected error in the %s section", section, exc_info=exc)
+        st.error(f"Something went wrong in the {section} section. The details are in the server log.")
+
+
+@contextlib.contextmanager
+def guarded(section: str) -> Iterator[None]:
+    """Run a block; turn its exceptions into a message in place of the block's output."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the point of this function
+        show_error(section, exc)
+
+
+def guarded_callback(section: str) -> Callable[[F], F]:
+    """Decorator for widget callbacks: the same policy as `guarded` (callbacks run before the script)."""
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except ShapesVizError as exc:
+                st.session_state["callback_error"] = {"section": section, "text": str(exc), "expected": True}
+            except Exception:  # noqa: BLE001
+                log.exception("unexpected error in a %s callback", section)
+                st.session_state["callback_error"] = {
+                    "section": section,
+                    "text": f"Something went wrong in the {section} section. The details are in the server log.",
+                    "expected": False,
+                }
+            return None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def show_callback_error() -> None:
+    """Show (once) the message a guarded callback left behind."""
+    error = st.session_state.pop("callback_error", None)
+    if error:
+        (st.warning if error["expected"] else st.error)(error["text"])

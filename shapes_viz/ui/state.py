@@ -1,0 +1,71 @@
+"""Every session-state key the app uses, declared in one place. Values are plain data only
+(numbers, strings, lists, dicts, small numpy arrays): models and engines live in `resources`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+# Widget keys (also the CSS classes `.st-key-<key>` the browser tests use).
+INPUT_TAB = "input_tab"
+VIEW_TAB = "view_tab"
+UPLOAD = "upload_file"
+EXAMPLE_CLASS = "example_class"
+EXAMPLE_INDEX = "example_index"
+CLEAR_CANVAS = "clear_canvas"
+LAYER = "explorer_layer"
+CHANNEL_SLIDER = "explorer_channel_slider"
+CHANNEL_NUMBER = "explorer_channel_number"
+COLOR_RANGE = "explorer_range"
+GRID = "explorer_grid"
+CANCEL_TRAINING = "cancel_training"
+
+# Plain state.
+CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
+CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid
+CURRENT = "current_input"  # {"identity": [path, mtime_ns, size], "digest": str, "x": (1,28,28,3) float32, "source": str}
+TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
+
+_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, TRAIN_NOTICE: None}
+
+
+def init() -> None:
+    """Give every plain key its default once per session."""
+    for key, value in _DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+
+
+def canvas_key() -> str:
+    return f"canvas_{st.session_state[CANVAS_GENERATION]}"
+
+
+def clear_canvas() -> None:
+    """Callback of the Clear button: forget the old drawing and mount a fresh canvas."""
+    old = canvas_key()
+    st.session_state.pop(old, None)
+    st.session_state[CANVAS_GENERATION] += 1
+
+
+def set_current(identity: tuple[str, int, int], digest: str, x: np.ndarray, source: str) -> None:
+    st.session_state[CURRENT] = {"identity": list(identity), "digest": digest, "x": x, "source": source}
+
+
+def current() -> dict[str, Any] | None:
+    return st.session_state.get(CURRENT)
+
+
+def set_channel(channel: int) -> None:
+    """Select a channel in every picker (call from callbacks or before the pickers are drawn)."""
+    st.session_state[CHANNEL] = int(channel)
+    st.session_state[CHANNEL_SLIDER] = int(channel)
+    st.session_state[CHANNEL_NUMBER] = int(channel)
+
+
+def notice(level: str, text: str) -> None:
+    st.session_state[TRAIN_NOTICE] = {"level": level, "text": text}
+
+
+def clear_current() -> None:
+    st.session_state[CURRENT] = None
