@@ -8,7 +8,8 @@ what the model gets, in training and in inference:
    checked before any pixel is decoded, truncated files refused, first frame of animations;
 2. EXIF orientation applied; transparency composited onto a background that contrasts with the
    strokes; any mode (1, L, LA, P, I;16, RGB, RGBA, CMYK) reduced to luminance in [0, 1];
-3. polarity from the border's median: light strokes on a dark background are inverted;
+3. polarity from the border's median (unless the border is itself a stroke: a shape filling the frame):
+   light strokes on a dark background are inverted;
 4. normalisation: paper level subtracted, ink stretched to full contrast, the drawing cropped to
    its bounding box, centred in a square with a margin, resized to 28x28 with antialiasing;
 5. dark ink on white paper (the tutorial's polarity), three equal channels, scaled to [0, 1].
@@ -46,6 +47,9 @@ MIN_DRAWING_FRACTION: float = 0.02
 
 EMPTY_MESSAGE = "No shape found: draw or upload a shape first."
 
+# How PNG and JPEG files start: such a file that Pillow cannot identify is corrupt, not of another format.
+SIGNATURES: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
 
 def preprocess(source: ImageSource) -> np.ndarray:
     """Turn any supported image into exactly the array the model gets.
@@ -80,7 +84,7 @@ def _open(source: ImageSource) -> Image.Image:
         return _from_array(source)
     if isinstance(source, Image.Image):
         _check_pixels(source.size)
-        return source
+        return _upright(source)
     if isinstance(source, (str, Path)):
         data = _read_file(Path(source))
     elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -117,9 +121,13 @@ def _decode(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))
+    except Image.DecompressionBombError:  # Pillow's own limit (> 179 MP) fires before ours when opening
+        raise ImageError(f"Image too large: over {MAX_IMAGE_PIXELS:,} pixels.") from None
     except UnidentifiedImageError:
+        if data.startswith(SIGNATURES):  # a PNG or JPEG cut short inside its header
+            raise ImageError("Corrupt image: the file is truncated or damaged.") from None
         raise ImageError("Only PNG or JPEG images are supported; this file is neither.") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"Corrupt image: {exc}") from None
     _check_pixels(image.size)
     try:
@@ -127,13 +135,19 @@ def _decode(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.seek(0)  # animated PNG: the first frame is the image
             image.load()
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(f"Image too large: over {MAX_IMAGE_PIXELS:,} pixels.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"Corrupt image: could not decode it ({exc}).") from None
+    return _upright(image)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (a no-op without one), so a PIL image and its file's bytes agree."""
     try:
-        image = ImageOps.exif_transpose(image)
+        return ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not lose the image: keep it as stored
-        pass
-    return image
+        return image
 
 
 def _check_pixels(size: tuple[int, int]) -> None:
@@ -151,8 +165,10 @@ def _from_array(array: np.ndarray) -> Image.Image:
         )
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    modes = {2: "L", 3: "RGB", 4: "RGBA"}
-    mode = modes[array.ndim] if array.ndim == 2 else modes.get(array.shape[-1]) if array.ndim == 3 else None
+    if array.ndim == 2:
+        mode = "L"
+    else:  # channels -> mode; (H, W, 2) and anything not 2-D or 3-D are refused below
+        mode = {3: "RGB", 4: "RGBA"}.get(array.shape[-1]) if array.ndim == 3 else None
     if mode is None:
         raise ImageError(
             f"Image arrays must be (H, W), (H, W, 3) or (H, W, 4). Received: shape={array.shape}"
@@ -170,7 +186,7 @@ def _luminance(image: Image.Image) -> np.ndarray:
     if min(width, height) < MIN_IMAGE_SIDE:
         raise EmptyImageError(f"{EMPTY_MESSAGE} (The image is only {width}x{height} pixels.)")
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         scale = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
         return np.clip(values / scale, 0.0, 1.0).astype(np.float32)
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
@@ -199,9 +215,38 @@ def border_median(values: np.ndarray) -> float:
     return float(np.median(ring))
 
 
+def paper_level(luminance: np.ndarray) -> float:
+    """The paper's luminance in an (H, W) array: the border's median, unless the border is a stroke.
+
+    A shape drawn along the edges (filling the frame) makes the border ink. When the border's level and
+    the image's overall median disagree, the border's level is taken for ink if it only forms thin bands
+    (strokes, which vanish when eroded by 1/16 of the shorter side), and the overall median for paper.
+    """
+    border = border_median(luminance)
+    overall = float(np.median(luminance))
+    if (border < 0.5) == (overall < 0.5):
+        return border
+    threshold = (border + overall) / 2.0
+    border_like = luminance < threshold if border < threshold else luminance >= threshold
+    return overall if _only_thin_bands(border_like) else border
+
+
+def _only_thin_bands(mask: np.ndarray) -> bool:
+    """True if no part of the boolean (H, W) mask is thicker than about 1/8 of the shorter side."""
+    step = max(1, int(np.ceil(max(mask.shape) / 64)))  # at most ~64x64 is plenty to judge thickness
+    small = mask[::step, ::step]
+    radius = max(1, round(min(small.shape) / 16))
+    padded = np.pad(small, radius, constant_values=False)  # outside the image counts as not the mask
+    height, width = small.shape
+    window = range(2 * radius + 1)
+    rows = np.logical_and.reduce([padded[dy : dy + height, :] for dy in window])
+    eroded = np.logical_and.reduce([rows[:, dx : dx + width] for dx in window])
+    return not eroded.any()
+
+
 def _ink(luminance: np.ndarray) -> np.ndarray:
     """(H, W) float32 ink in [0, 1] (0 paper, 1 strongest stroke), whatever the polarity."""
-    paper = border_median(luminance)
+    paper = paper_level(luminance)
     if paper < 0.5:  # light strokes on a dark background: bring to dark on light
         luminance = 1.0 - luminance
         paper = 1.0 - paper
