@@ -145,6 +145,7 @@ def save_model_atomic(model, path: str | Path) -> Path:
     tmp = Path(tmp_name)
     try:
         model.save(tmp)
+        os.chmod(tmp, public_file_mode())  # mkstemp makes 0600; a published model is readable like any file
         _fsync(tmp)
         probe = np.random.default_rng(0).random((2, *INPUT_SHAPE), dtype=np.float32)
         reloaded = load_model(tmp)
@@ -161,6 +162,13 @@ def save_model_atomic(model, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise ModelFileError(f"Could not save the model to {path}: {type(exc).__name__}: {exc}") from exc
     return path
+
+
+def public_file_mode() -> int:
+    """0o666 less the process umask: the mode a plain `open(path, "w")` would have given."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync(path: Path) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, NUM_CLASSES, RECIPES, Recipe, history_path
 from shapes_viz.dataset import DatasetSplits, load_dataset
 from shapes_viz.errors import TrainingBusyError, TrainingCancelled, TrainingError
-from shapes_viz.model import build_model, save_model_atomic
+from shapes_viz.model import build_model, public_file_mode, save_model_atomic
 
 Event = dict[str, Any]
 
@@ -357,6 +357,7 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
             json.dump(data, handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, public_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
