@@ -12,6 +12,7 @@ the training-job manager only spawns the CLI trainer.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from shapes_viz.training import read_history
 from shapes_viz.training_jobs import TrainingJobs
 
 Identity = tuple[str, int, int]
+
+# How often the model really ran (cache misses of `activations`), for tests and diagnostics.
+ENGINE_RUNS: Counter[str] = Counter()
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def input_digest(x: np.ndarray) -> str:
 @st.cache_data(max_entries=256, show_spinner=False)
 def activations(identity: Identity, digest: str, _x: np.ndarray) -> Activations:
     """Probabilities and every layer's output for one input, computed once per (model, input)."""
+    ENGINE_RUNS["activations"] += 1
     return load_engine(identity).engine.run(_x)
 
 

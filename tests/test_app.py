@@ -1,0 +1,358 @@
+"""The dashboard's logic through Streamlit's AppTest (the real app.py script, in-process).
+
+Every test points SHAPES_VIZ_MODEL at its own COPY of a model trained for one epoch (never the real
+models/ file) and SHAPES_VIZ_DATA at a small generated data set.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec
+
+APP = str(PROJECT_ROOT / "app.py")
+pytest.importorskip("tensorflow")
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_model(tmp_path_factory, trained) -> Path:
+    """One copy of the session's 1-epoch model (with its history) for this module's read-only tests."""
+    return copy_model(Path(trained[0]), tmp_path_factory.mktemp("app_models"))
+
+
+@pytest.fixture
+def app_env(monkeypatch, shared_model, tiny_data) -> Path:
+    """The app reads the shared model copy and the tiny data set (never models/ or data/)."""
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(shared_model))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
+    return shared_model
+
+
+@pytest.fixture
+def own_model(tmp_path, monkeypatch, trained, tiny_data) -> Path:
+    """A copy of the model for this test alone (it will be replaced by retraining)."""
+    model = copy_model(Path(trained[0]), tmp_path / "models")
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(model))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
+    return model
+
+
+@pytest.fixture(scope="module")
+def reference(shared_model):
+    """An activation engine built directly from the core, to check what the app shows."""
+    from shapes_viz.activations import ActivationEngine
+    from shapes_viz.model import load_model
+
+    return ActivationEngine(load_model(shared_model))
+
+
+def new_app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def shape_png(shape: str = "triangles", size: int = 200) -> bytes:
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    if shape == "triangles":
+        draw.polygon([(size / 2, 20), (size - 20, size - 20), (20, size - 20)], outline="black", width=10)
+    elif shape == "squares":
+        draw.rectangle([30, 30, size - 30, size - 30], outline="black", width=10)
+    else:
+        draw.ellipse([30, 30, size - 30, size - 30], outline="black", width=10)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def chart(at, key: str):
+    """The plotly_chart element with `key` (its element id ends with the key)."""
+    for element in at.get("plotly_chart"):
+        if element.proto.id.endswith(f"-{key}"):
+            return figure_spec(element)
+    return None
+
+
+def dataframe_with(at, column: str):
+    """The first dataframe of the page that has `column` (dataframes are not widgets: no key lookup)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def messages(at) -> str:
+    return "\n".join(str(e.value) for kind in ("error", "warning", "info", "success") for e in getattr(at, kind))
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Traceback" not in messages(at)
+
+
+def upload(at, data: bytes, name: str = "shape.png", mime: str = "image/png"):
+    at.session_state["input_tab"] = "Upload"
+    at.run()
+    at.file_uploader(key="upload_file").upload(name, data, mime)
+    return at.run()
+
+
+# --- tests ---------------------------------------------------------------------------------------------
+
+
+def test_app_opens_with_the_model_and_its_history(app_env):
+    at = new_app().run()
+    assert_clean(at)
+    sidebar = "\n".join(str(m.value) for m in at.sidebar.markdown)
+    assert app_env.name in sidebar
+    labels = {m.label: m.value for m in at.sidebar.metric}
+    assert "Val. accuracy" in labels and labels["Best epoch"].startswith("1 of 1")
+    assert "draw or upload a shape first" in messages(at).lower()
+
+
+def test_upload_gives_a_prediction_and_what_the_model_sees(app_env):
+    from shapes_viz.preprocessing import preprocess
+
+    data = shape_png("triangles")
+    at = upload(new_app(), data, "triangle.png")
+    assert_clean(at)
+    (metric,) = at.main.metric
+    assert metric.value in ("circles", "squares", "triangles")
+    bars = chart(at, "probabilities")["data"][0]
+    assert bars["x"] == ["circles (0)", "squares (1)", "triangles (2)"]
+    probabilities = decode_array(bars["y"])
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert metric.value == ("circles", "squares", "triangles")[int(np.argmax(probabilities))]
+    seen = decode_array(chart(at, "model_view")["data"][0]["z"])
+    np.testing.assert_allclose(seen, preprocess(data)[0, :, :, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        ("noise.png", bytes(range(256)) * 8, "only png or jpeg"),
+        ("truncated.png", shape_png()[:200], "corrupt"),
+        ("empty.png", b"", ""),
+        ("blank.png", "blank", "draw or upload"),
+        ("renamed-gif.png", b"GIF89a" + bytes(100), "only png or jpeg"),
+        ("renamed-tiff.jpg", b"II*\x00" + bytes(100), "only png or jpeg"),
+    ],
+)
+def test_bad_upload_gives_a_message_and_no_exception(app_env, name, data, expected):
+    if data == "blank":
+        buffer = io.BytesIO()
+        Image.new("RGB", (50, 50), "white").save(buffer, format="PNG")
+        data = buffer.getvalue()
+    at = upload(new_app(), data, name)
+    assert_clean(at)
+    assert not at.main.metric  # no prediction
+    text = messages(at).lower()
+    assert expected in text
+    assert at.warning or at.info
+
+
+def test_layer_and_channel_give_that_heatmap_without_rerunning_the_model(app_env, reference):
+    from shapes_viz.preprocessing import preprocess
+    from shapes_viz.ui import resources
+
+    data = shape_png("squares")
+    at = upload(new_app(), data)
+    runs = resources.ENGINE_RUNS["activations"]
+    at.selectbox(key="explorer_layer").select("conv2_1").run()
+    at.number_input(key="explorer_channel_number").set_value(5).run()
+    assert_clean(at)
+    assert at.slider(key="explorer_channel_slider").value == 5  # slider follows the number input
+    expected = reference.run(preprocess(data)).layer("conv2_1").values
+    heat = chart(at, "channel_heatmap")
+    z = decode_array(heat["data"][0]["z"])
+    assert z.shape == expected.shape[:2] == (13, 13)
+    np.testing.assert_allclose(z, expected[:, :, 5], atol=2e-3)
+    assert "channel 5" in heat["layout"]["title"]["text"]
+    grid = chart(at, "explorer_grid")
+    assert decode_array(grid["data"][1]["customdata"]).shape[0] == 64  # one clickable marker per channel
+
+    at.slider(key="explorer_channel_slider").set_value(9).run()
+    assert at.number_input(key="explorer_channel_number").value == 9
+    z = decode_array(chart(at, "channel_heatmap")["data"][0]["z"])
+    np.testing.assert_allclose(z, expected[:, :, 9], atol=2e-3)
+    assert resources.ENGINE_RUNS["activations"] == runs  # layer/channel changes never recompute
+
+
+@pytest.mark.parametrize(
+    "mode, expected_range",
+    [("whole layer", "layer"), ("whole network [0, max]", "network"), ("this channel", None)],
+)
+def test_colour_range_modes(app_env, reference, mode, expected_range):
+    from shapes_viz.preprocessing import preprocess
+
+    data = shape_png("circles")
+    at = upload(new_app(), data)
+    at.selectbox(key="explorer_layer").select("conv1_2").run()
+    at.radio(key="explorer_range").set_value(mode).run()
+    assert_clean(at)
+    acts = reference.run(preprocess(data))
+    heat = chart(at, "channel_heatmap")["data"][0]
+    layer = acts.layer("conv1_2")
+    if expected_range == "layer":
+        assert heat["zmin"] == pytest.approx(float(layer.stats.minimum.min()), abs=1e-3)
+        assert heat["zmax"] == pytest.approx(float(layer.stats.maximum.max()), abs=1e-3)
+    elif expected_range == "network":
+        top = max(float(l.stats.maximum.max()) for l in acts.layers)
+        assert heat["zmin"] == 0 and heat["zmax"] == pytest.approx(top, rel=1e-3)
+    else:
+        assert heat.get("zauto", True) is True
+
+
+def test_vector_layer_is_shown_as_bars(app_env):
+    at = upload(new_app(), shape_png())
+    at.selectbox(key="explorer_layer").select("dense").run()
+    assert_clean(at)
+    bars = chart(at, "vector_bars")
+    assert decode_array(bars["data"][0]["y"]).shape == (512,)
+    assert chart(at, "channel_heatmap") is None
+    assert at.number_input(key="explorer_channel_number").max == 511  # noqa: PLR2004
+
+
+def test_layer_picker_lists_every_layer_with_type_and_shape(app_env):
+    at = upload(new_app(), shape_png())
+    picker = at.selectbox(key="explorer_layer")
+    assert len(picker.options) == 16
+    assert any("conv1_1 · Conv2D · 28x28x32 maps" in option for option in picker.options)
+    assert any("flatten · Flatten · 64 units (vector)" in option for option in picker.options)
+
+
+def test_a_drawing_on_the_canvas_is_predicted(app_env):
+    image = np.zeros((280, 280, 4), np.uint8)  # transparent background, like the canvas sends
+    pil = Image.fromarray(image, "RGBA")
+    ImageDraw.Draw(pil).polygon([(140, 40), (240, 230), (40, 230)], outline=(0, 0, 0, 255), width=18)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    at = new_app()
+    at.session_state["canvas_0"] = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+    at.run()
+    assert_clean(at)
+    assert len(at.main.metric) == 1 and "your drawing" in at.main.metric[0].label
+    # Clear mounts a fresh, empty canvas
+    at.button(key="clear_canvas").click().run()
+    assert not at.main.metric and "draw or upload" in messages(at).lower()
+
+
+def test_examples_tab_predicts_a_test_set_image(app_env):
+    at = new_app()
+    at.session_state["input_tab"] = "Examples"
+    at.run()
+    at.radio(key="example_class").set_value("squares").run()
+    assert_clean(at)
+    assert len(at.main.metric) == 1 and at.main.metric[0].label.startswith("Prediction for squares/")
+
+
+def test_model_tab_summarises_the_layers(app_env):
+    at = new_app()
+    at.session_state["view_tab"] = "Model"
+    at.run()
+    assert_clean(at)
+    table = dataframe_with(at, "layer")
+    assert list(table["layer"])[:2] == ["conv1_1", "conv1_2"] and len(table) == 16
+    assert "Total: 174,243 parameters" in "\n".join(m.value for m in at.markdown)
+    assert any("Why two Conv2D per block" in m.value for m in at.markdown)
+
+
+def test_training_tab_shows_curves_and_test_set_confusion(app_env, tiny_data):
+    at = new_app()
+    at.session_state["view_tab"] = "Training"
+    at.run()
+    assert_clean(at)
+    curves = chart(at, "history_curves")
+    assert len(curves["data"]) == 4
+    confusion = decode_array(chart(at, "confusion")["data"][0]["z"])
+    assert confusion.shape == (3, 3) and confusion.sum() == 9  # 3 test images per class
+
+
+def test_dataset_tab_counts_and_previews(app_env):
+    at = new_app()
+    at.session_state["view_tab"] = "Dataset"
+    at.run()
+    assert_clean(at)
+    counts = dataframe_with(at, "training_set")
+    assert list(counts["class"]) == ["circles", "squares", "triangles"]
+    assert list(counts["training_set"]) == [7, 7, 7] and list(counts["test_set"]) == [3, 3, 3]
+    assert len(at.get("image")) >= 21  # 7 training images per class, as the model sees them
+
+
+def test_missing_model_is_a_message_not_a_crash(tmp_path, monkeypatch, tiny_data):
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(tmp_path / "none.h5"))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
+    at = upload(new_app(), shape_png())
+    assert_clean(at)
+    assert "No model file" in messages(at)
+    assert at.button(key="train_start")  # the Retrain form is still there
+
+
+def test_corrupt_model_file_is_refused_politely(tmp_path, monkeypatch, tiny_data):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"\x89HDF\r\n" + bytes(500))
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(bad))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
+    at = new_app().run()
+    assert_clean(at)
+    assert "cannot be used" in messages(at)
+
+
+def test_unexpected_error_shows_a_generic_message_only(app_env, monkeypatch, caplog):
+    from shapes_viz import figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(figures, "probability_bars", broken)
+    at = upload(new_app(), shape_png())
+    assert_clean(at)
+    text = messages(at)
+    assert "Something went wrong in the prediction section" in text
+    assert "secret internal detail" not in text
+    assert "secret internal detail" in caplog.text  # logged on the server
+    assert chart(at, "channel_heatmap") is not None  # the rest of the page still works
+
+
+@pytest.mark.slow
+def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(own_model):
+    from shapes_viz.model import file_identity
+
+    before = file_identity(own_model)
+    at = upload(new_app(), shape_png())
+    at.radio(key="train_source").set_value("freshly generated")
+    at.number_input(key="train_per_class").set_value(6)
+    at.selectbox(key="train_recipe").select("tutorial")
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    assert "Training started" in messages(at) or "starting" in messages(at).lower()
+
+    other = new_app().run()  # another session sees the job and cannot start a second one
+    assert other.button(key="train_start").disabled
+    assert other.button(key="cancel_training")
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+        if "New model published" in messages(at) or "training failed" in messages(at):
+            break
+    assert "New model published" in messages(at), messages(at)
+    assert_clean(at)
+    assert file_identity(own_model) != before
+    captions = "\n".join(c.value for c in at.sidebar.caption)
+    assert "generated: 6 per class" in captions, captions
+    assert len(at.main.metric) >= 1 and at.get("plotly_chart")  # the new model predicts the same upload
