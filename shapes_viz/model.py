@@ -161,6 +161,9 @@ def save_model_atomic(model, path: str | Path) -> Path:
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise ModelFileError(f"Could not save the model to {path}: {type(exc).__name__}: {exc}") from exc
+    except BaseException:  # KeyboardInterrupt, SystemExit: no half-written temp file either
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

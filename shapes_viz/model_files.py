@@ -88,7 +88,7 @@ def _read_h5_config(path: Path) -> dict[str, Any]:
 def _parse_json(raw: bytes | str, name: str) -> dict[str, Any]:
     try:
         config = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFileError(f"Not a valid model file: {name} (config is not JSON: {exc})") from None
     if not isinstance(config, dict):
         raise ModelFileError(f"Not a valid model file: {name} (config is not an object)")
@@ -101,15 +101,24 @@ def check_model_config(config: dict[str, Any], source: str = "model") -> int:
     Raises:
         ModelFileError: naming the first problem found.
     """
+    try:
+        return _check_structure(config, source)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        # A value of an unexpected type somewhere (a list where a name belongs, a number for a config...).
+        raise ModelFileError(f"Refused {source}: its config is malformed ({type(exc).__name__}: {exc}).") from None
+
+
+def _check_structure(config: dict[str, Any], source: str) -> int:
     _check_modules(config, source)
     if config.get("class_name") not in ("Sequential", "Functional", "Model"):
         raise ModelFileError(
             f"Refused {source}: expected a Sequential model. Received: {config.get('class_name')!r}"
         )
-    layers = (config.get("config") or {}).get("layers")
+    body = config.get("config")
+    layers = body.get("layers") if isinstance(body, dict) else None
     if not isinstance(layers, list) or not layers:
         raise ModelFileError(f"Refused {source}: its config lists no layers.")
-    build_shape = (config.get("config") or {}).get("build_input_shape")
+    build_shape = body.get("build_input_shape")
     declared = _input_shape_of(layers[0]) or (
         _int_tuple(build_shape[1:]) if isinstance(build_shape, list) else None
     )
@@ -123,6 +132,8 @@ def check_model_config(config: dict[str, Any], source: str = "model") -> int:
                 f"(allowed: {', '.join(sorted(ALLOWED_LAYERS))})."
             )
         layer_config = layer.get("config") or {}
+        if not isinstance(layer_config, dict):
+            raise ModelFileError(f"Refused {source}: a {kind} layer has a malformed config.")
         if kind == "InputLayer":
             continue
         if shape is None:
@@ -150,10 +161,12 @@ def _check_modules(node: Any, source: str) -> None:
         registered = node.get("registered_name")
         if isinstance(registered, str) and ">" in registered:
             raise ModelFileError(f"Refused {source}: it refers to custom object {registered!r}.")
-        if node.get("class_name") in ("function", "__lambda__", "Lambda", "__function__"):
+        kind = node.get("class_name")
+        if kind in ("function", "__lambda__", "Lambda", "__function__"):
             name = node.get("config")
-            if node.get("class_name") != "function" or name not in ALLOWED_ACTIVATIONS:
-                raise ModelFileError(f"Refused {source}: it refers to a function ({name!r}).")
+            if kind != "function" or not isinstance(name, str) or name not in ALLOWED_ACTIVATIONS:
+                shown = name if isinstance(name, str) else "a Lambda layer" if kind == "Lambda" else kind
+                raise ModelFileError(f"Refused {source}: it refers to a function ({shown!r}).")
         activation = node.get("activation")
         if isinstance(activation, str) and activation not in ALLOWED_ACTIVATIONS:
             raise ModelFileError(f"Refused {source}: activation {activation!r} is not allowed.")
@@ -180,11 +193,18 @@ def _int_tuple(values: Any) -> tuple[int, ...] | None:
 
 
 def _pair(value: Any, default: int) -> tuple[int, int]:
+    """A kernel, stride or pool size as two positive ints (zero or negative sizes are malformed)."""
     if value is None:
-        return (default, default)
-    if isinstance(value, int):
-        return (value, value)
-    return (int(value[0]), int(value[1]))
+        pair = (default, default)
+    elif isinstance(value, int):
+        pair = (value, value)
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"expected two sizes, received {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"sizes must be positive, received {value!r}")
+    return pair
 
 
 def _propagate(kind: str, config: dict[str, Any], shape: tuple[int, ...], source: str):
@@ -201,6 +221,8 @@ def _propagate(kind: str, config: dict[str, Any], shape: tuple[int, ...], source
             return (units,), shape[0] * units + (units if config.get("use_bias", True) else 0)
         if len(shape) != 3:
             raise ValueError(f"{kind} on shape {shape}")
+        if config.get("data_format") not in (None, "channels_last"):  # the shapes below assume it
+            raise ValueError(f"data_format {config.get('data_format')!r}")
         height, width, channels = shape
         if kind == "Conv2D":
             filters = int(config["filters"])

@@ -1,0 +1,237 @@
+"""shapes_viz.model: the tutorial's network, atomic publishing, round trips in both formats."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapes_viz.errors import ModelFileError
+from shapes_viz.model import LayerInfo, build_model, file_identity, load_model, model_summary, save_model_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The tutorial's model.summary(): name, type, output shape without the batch axis, parameters.
+TUTORIAL_SUMMARY = [
+    ("conv1_1", "Conv2D", (28, 28, 32), 896),
+    ("conv1_2", "Conv2D", (26, 26, 32), 9248),
+    ("pool1", "MaxPooling2D", (13, 13, 32), 0),
+    ("drop1", "Dropout", (13, 13, 32), 0),
+    ("conv2_1", "Conv2D", (13, 13, 64), 18496),
+    ("conv2_2", "Conv2D", (11, 11, 64), 36928),
+    ("pool2", "MaxPooling2D", (5, 5, 64), 0),
+    ("drop2", "Dropout", (5, 5, 64), 0),
+    ("conv3_1", "Conv2D", (5, 5, 64), 36928),
+    ("conv3_2", "Conv2D", (3, 3, 64), 36928),
+    ("pool3", "MaxPooling2D", (1, 1, 64), 0),
+    ("drop3", "Dropout", (1, 1, 64), 0),
+    ("flatten", "Flatten", (64,), 0),
+    ("dense", "Dense", (512,), 33280),
+    ("drop4", "Dropout", (512,), 0),
+    ("predictions", "Dense", (3,), 1539),
+]
+
+
+def probe(count: int = 4, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((count, 28, 28, 3), dtype=np.float32)
+
+
+def predictions(model, x=None) -> np.ndarray:
+    return np.asarray(model(probe() if x is None else x, training=False))
+
+
+def test_summary_equals_the_tutorials(fresh_model):
+    summary = model_summary(fresh_model)
+    assert all(isinstance(row, LayerInfo) for row in summary)
+    assert [(r.name, r.kind, r.output_shape, r.params) for r in summary] == TUTORIAL_SUMMARY
+    assert sum(r.params for r in summary) == fresh_model.count_params() == 174_243
+    assert tuple(fresh_model.inputs[0].shape[1:]) == (28, 28, 3)
+
+
+def test_activations_and_dropout_rates(fresh_model):
+    import keras
+
+    for layer in fresh_model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            assert layer.get_config()["activation"] == "relu" and layer.kernel_size == (3, 3)
+        if isinstance(layer, keras.layers.Dropout):
+            assert layer.rate == 0.5
+    assert fresh_model.get_layer("dense").get_config()["activation"] == "relu"
+    assert fresh_model.get_layer("predictions").get_config()["activation"] == "softmax"
+    p = predictions(fresh_model)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_build_model_seed_makes_weights_reproducible():
+    a, b, c = build_model(seed=3), build_model(seed=3), build_model(seed=4)
+    np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
+    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_round_trip_gives_identical_predictions(tmp_path, trained_model, suffix):
+    path = save_model_atomic(trained_model, tmp_path / f"model{suffix}")
+    assert path == tmp_path / f"model{suffix}"
+    reloaded = load_model(path)
+    x = probe(8)
+    np.testing.assert_array_equal(predictions(reloaded, x), predictions(trained_model, x))
+    assert [(r.name, r.kind, r.output_shape, r.params) for r in model_summary(reloaded)] == TUTORIAL_SUMMARY
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"model{suffix}"]  # no temp file left
+
+
+def test_h5_and_keras_files_of_one_model_agree(tmp_path, trained_model):
+    h5 = load_model(save_model_atomic(trained_model, tmp_path / "m.h5"))
+    kf = load_model(save_model_atomic(trained_model, tmp_path / "m.keras"))
+    np.testing.assert_array_equal(predictions(h5), predictions(kf))
+
+
+def test_save_refuses_other_suffixes(tmp_path, fresh_model):
+    with pytest.raises(ModelFileError, match=r"must end in \.h5 or \.keras"):
+        save_model_atomic(fresh_model, tmp_path / "model.pkl")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- failures while publishing
+
+
+@pytest.fixture
+def published(tmp_path, fresh_model) -> tuple[Path, bytes]:
+    """A published model file and its bytes, in a folder of its own."""
+    folder = tmp_path / "models"
+    path = save_model_atomic(fresh_model, folder / "shapes_cnn.h5")
+    return path, path.read_bytes()
+
+
+def assert_old_model_intact(path: Path, old_bytes: bytes, fresh_model) -> None:
+    assert path.read_bytes() == old_bytes
+    np.testing.assert_array_equal(predictions(load_model(path)), predictions(fresh_model))
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name], "a temp file was left behind"
+
+
+def test_exception_mid_save_leaves_the_old_file(published, fresh_model, monkeypatch):
+    path, old_bytes = published
+    other = build_model(seed=1)
+    real_save = type(other).save
+
+    def half_save(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(other), "save", half_save)
+    with pytest.raises(ModelFileError, match="Could not save the model.*No space left on device"):
+        save_model_atomic(other, path)
+    monkeypatch.setattr(type(other), "save", real_save)
+    assert_old_model_intact(path, old_bytes, fresh_model)
+
+
+def test_a_silently_corrupt_save_is_caught_by_the_reload_check(published, fresh_model, monkeypatch):
+    path, old_bytes = published
+    other = build_model(seed=1)
+
+    def corrupt_save(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"not a model at all")
+
+    monkeypatch.setattr(type(other), "save", corrupt_save)
+    with pytest.raises(ModelFileError, match="(?i)not a valid model file"):
+        save_model_atomic(other, path)
+    monkeypatch.undo()
+    assert_old_model_intact(path, old_bytes, fresh_model)
+
+
+def test_reload_check_failure_leaves_the_old_file(published, fresh_model, monkeypatch):
+    from shapes_viz import model as model_module
+
+    path, old_bytes = published
+    impostor = build_model(seed=2)  # what a broken writer could hand back: other weights
+    monkeypatch.setattr(model_module, "load_model", lambda p: impostor)
+    with pytest.raises(ModelFileError, match="Reload check failed for shapes_cnn.h5"):
+        save_model_atomic(build_model(seed=1), path)
+    monkeypatch.undo()
+    assert_old_model_intact(path, old_bytes, fresh_model)
+
+
+def test_failed_publish_rename_leaves_the_old_file(published, fresh_model, monkeypatch):
+    path, old_bytes = published
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(ModelFileError, match="No space left on device"):
+        save_model_atomic(build_model(seed=1), path)
+    monkeypatch.undo()
+    assert_old_model_intact(path, old_bytes, fresh_model)
+
+
+def test_interrupt_mid_save_leaves_no_temp_file(published, fresh_model, monkeypatch):
+    path, old_bytes = published
+    other = build_model(seed=1)
+
+    def interrupted(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(other), "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(other, path)
+    monkeypatch.undo()
+    assert_old_model_intact(path, old_bytes, fresh_model)
+
+
+def test_publishing_replaces_the_file_and_changes_its_identity(published, fresh_model):
+    path, old_bytes = published
+    before = file_identity(path)
+    other = build_model(seed=1)
+    save_model_atomic(other, path)
+    assert file_identity(path) != before
+    assert path.read_bytes() != old_bytes
+    np.testing.assert_array_equal(predictions(load_model(path)), predictions(other))
+
+
+# --------------------------------------------------------------------------- a real kill during save
+
+SAVE_LOOP = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from shapes_viz.model import build_model, save_model_atomic
+models = [build_model(seed=1), build_model(seed=2)]
+print("ready", flush=True)
+i = 0
+while True:
+    save_model_atomic(models[i % 2], sys.argv[2])
+    i += 1
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_sigkill_during_save_never_breaks_the_published_file(tmp_path, suffix):
+    path = tmp_path / f"shapes_cnn{suffix}"
+    save_model_atomic(build_model(seed=1), path)
+    candidates = [predictions(build_model(seed=s)) for s in (1, 2)]
+    rng = random.Random(suffix)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    for _ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", SAVE_LOOP, str(ROOT), str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.05, 1.2))  # a save with its reload check takes ~0.2-0.5 s
+            assert child.poll() is None, "the save loop died on its own"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        loaded = predictions(load_model(path))
+        assert any(np.array_equal(loaded, c) for c in candidates)
+    # The kills did land inside save_model_atomic: their temp files are still there (and ignored).
+    assert [p.name for p in tmp_path.glob(f".shapes_cnn.*.tmp{suffix}")]
