@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, settings
-from shapes_viz.errors import ShapesVizError, TrainingBusyError, TrainingCancelled
+from shapes_viz.errors import ModelFileError, ShapesVizError, TrainingBusyError, TrainingCancelled
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -37,6 +37,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_two(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 images per class, received {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed NumPy accepts (0 to 2**32 - 1)."""
+    message = f"expected an integer from 0 to {2**32 - 1}, received {text!r}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -53,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate-data", help="write a generated data set of hand-drawn-looking shapes")
     gen.add_argument("--out", required=True, type=Path, help="folder to write training_set/ and test_set/ into")
-    gen.add_argument("--per-class", type=_positive_int, default=100, help="images per class (default 100)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--per-class", type=_at_least_two, default=100, help="images per class (default 100)")
+    gen.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     gen.add_argument("--test-fraction", type=_fraction, default=0.3, help="share for test_set/ (default 0.3)")
     gen.add_argument("--style", choices=("mixed", "browser"), default="mixed",
                      help="mixed: pen and mouse drawings of every size; browser: centred thick mouse strokes")
@@ -62,12 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", help="train the network and publish the model atomically")
     source = tr.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="data folder (class subfolders, or training_set/ + test_set/)")
-    source.add_argument("--generate", type=_positive_int, metavar="N",
+    source.add_argument("--generate", type=_at_least_two, metavar="N",
                         help="train on a freshly generated set of N images per class (seeded by --seed)")
     tr.add_argument("--out", type=Path, default=None, help="model file to publish (.h5 or .keras)")
     tr.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
     tr.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's batch size")
-    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     tr.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
                     help=f"training recipe (default {DEFAULT_RECIPE})")
     tr.add_argument("--progress", type=Path, default=None, help="append progress events as JSON lines here")
@@ -104,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShapesVizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # unreadable folder, unwritable --out or --progress path, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -124,9 +147,12 @@ def _generate_data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from shapes_viz.model import MODEL_SUFFIXES
     from shapes_viz.training import train
 
     out = args.out or settings().model_path
+    if out.suffix not in MODEL_SUFFIXES:  # checked now, not after the whole training
+        raise ModelFileError(f"The model file must end in .h5 or .keras. Received: {out}")
     progress = _ProgressWriter(args.progress)
     stop_file = args.stop_file
     should_stop = (lambda: stop_file.exists()) if stop_file is not None else None

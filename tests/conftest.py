@@ -51,12 +51,16 @@ def tiny_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tiny_data):
-    """(model path, TrainingResult) of one epoch of the tutorial recipe on `tiny_data`. Read-only."""
+    """(model path, TrainingResult, progress events) of one epoch of the tutorial recipe on `tiny_data`.
+
+    Read-only: copy the model file before publishing over it.
+    """
     from shapes_viz.training import train
 
     out = tmp_path_factory.mktemp("trained") / "tiny.h5"
-    result = train(tiny_data, out, recipe="tutorial", epochs=1, seed=0)
-    return out, result
+    events: list[dict] = []
+    result = train(tiny_data, out, recipe="tutorial", epochs=1, seed=0, on_event=events.append)
+    return out, result, events
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,213 @@
+"""shapes_viz.training: a short real training publishes atomically; cancel, divergence, busy and crash do not."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapes_viz import config
+from shapes_viz.config import history_path
+from shapes_viz.errors import DatasetError, TrainingBusyError, TrainingCancelled, TrainingError
+from shapes_viz.model import load_model
+from shapes_viz.training import (
+    is_training,
+    make_augmenter,
+    read_history,
+    resolve_recipe,
+    train,
+    training_lock,
+    write_json_atomic,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY_KEYS = {
+    "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
+    "recipe", "data", "classes", "seed", "date", "seconds",
+}
+DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
+
+
+@pytest.fixture
+def old_model(tmp_path, trained) -> tuple[Path, bytes, bytes]:
+    """A published model + history in a folder of its own (a copy of the session's): (path, model bytes, history bytes)."""
+    source = trained[0]
+    path = tmp_path / "models" / "shapes_cnn.h5"
+    path.parent.mkdir()
+    shutil.copyfile(source, path)
+    shutil.copyfile(history_path(source), history_path(path))
+    return path, path.read_bytes(), history_path(path).read_bytes()
+
+
+def assert_untouched(old_model) -> None:
+    path, model_bytes, history_bytes = old_model
+    assert path.read_bytes() == model_bytes
+    assert history_path(path).read_bytes() == history_bytes
+    load_model(path)
+    leftovers = sorted(p.name for p in path.parent.iterdir())
+    assert leftovers == sorted([path.name, history_path(path).name, path.name + ".lock"]), leftovers
+
+
+def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, tiny_data):
+    path, result, events = trained
+    model = load_model(path)
+    assert model.count_params() == 174_243
+    history = json.loads(history_path(path).read_text())
+    assert history == result.history == read_history(path)
+    assert set(history) == HISTORY_KEYS
+    assert set(history["data"]) == DATA_KEYS
+    assert history["epochs_run"] == 1 and history["best_epoch"] == 1 == result.best_epoch
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(history[key]) == 1 and math.isfinite(history[key][0])
+    assert history["val_accuracy_best"] == history["val_accuracy"][0] == result.val_accuracy
+    assert history["recipe"] == dataclasses.asdict(dataclasses.replace(config.RECIPES["tutorial"], epochs=1))
+    assert history["data"]["layout"] == "train+test folders"
+    assert history["data"]["source"] == str(tiny_data)
+    assert (history["data"]["train_count"], history["data"]["val_count"]) == (21, 9)
+    assert history["data"]["train_counts"] == {"circles": 7, "squares": 7, "triangles": 7}
+    assert history["classes"] == ["circles", "squares", "triangles"] and history["seed"] == 0
+    # progress events: start, one per epoch, done
+    assert [e["event"] for e in events] == ["start", "epoch", "done"]
+    assert events[0] == {"event": "start", "epochs": 1, "recipe": "tutorial", "train_count": 21, "val_count": 9,
+                         "skipped": []}
+    assert events[1]["epoch"] == 1 and events[1]["epochs"] == 1
+    assert events[1]["val_accuracy"] == history["val_accuracy"][0]
+    assert events[2]["model_path"] == str(path) and events[2]["best_epoch"] == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.h5", "tiny.h5.lock", "tiny.history.json"]
+
+
+def test_should_stop_publishes_nothing_and_keeps_the_old_model(old_model, tiny_data):
+    path = old_model[0]
+    polls = []
+    events = []
+
+    def stop_now() -> bool:
+        polls.append(1)
+        return True
+
+    with pytest.raises(TrainingCancelled, match="cancelled"):
+        train(tiny_data, path, recipe="tutorial", epochs=3, on_event=events.append, should_stop=stop_now)
+    assert len(polls) == 1, "stops after the first batch"
+    assert [e["event"] for e in events] == ["start"]
+    assert_untouched(old_model)
+    assert not is_training(path), "the lock is released"
+
+
+def test_a_diverging_run_publishes_nothing(old_model, tiny_data, monkeypatch):
+    absurd = dataclasses.replace(config.RECIPES["tutorial"], name="absurd", learning_rate=1e12, batch_size=4)
+    monkeypatch.setitem(config.RECIPES, "absurd", absurd)
+    with pytest.raises(TrainingError, match="diverged") as raised:
+        train(tiny_data, old_model[0], recipe="absurd", epochs=3)
+    assert not isinstance(raised.value, TrainingCancelled)
+    assert_untouched(old_model)
+
+
+def test_a_diverging_first_run_leaves_no_model_at_all(tmp_path, tiny_data, monkeypatch):
+    absurd = dataclasses.replace(config.RECIPES["tutorial"], name="absurd", learning_rate=1e12, batch_size=4)
+    monkeypatch.setitem(config.RECIPES, "absurd", absurd)
+    out = tmp_path / "models" / "new.keras"
+    with pytest.raises(TrainingError, match="diverged"):
+        train(tiny_data, out, recipe="absurd", epochs=3)
+    assert not out.exists() and not history_path(out).exists()
+    assert [p.name for p in out.parent.iterdir()] == ["new.keras.lock"]
+
+
+def test_a_second_training_of_the_same_model_is_busy(old_model, tiny_data):
+    path = old_model[0]
+    with training_lock(path):
+        assert is_training(path)
+        with pytest.raises(TrainingBusyError, match="Another training is running"):
+            train(tiny_data, path, recipe="tutorial", epochs=1)
+        with pytest.raises(TrainingBusyError):
+            with training_lock(path):
+                pass
+    assert not is_training(path)
+    assert_untouched(old_model)
+
+
+HOLD_LOCK = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from shapes_viz.training import training_lock
+with training_lock(sys.argv[2]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_the_lock_is_released_when_the_trainer_is_killed(tmp_path, tiny_data):
+    path = tmp_path / "models" / "shapes_cnn.h5"
+    child = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(ROOT), str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        assert is_training(path)
+        with pytest.raises(TrainingBusyError):  # another process holds it
+            train(tiny_data, path, recipe="tutorial", epochs=1)
+        assert Path(str(path) + ".lock").read_text().strip() == str(child.pid)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert not is_training(path)
+    with training_lock(path) as lock_path:
+        assert lock_path.read_text().strip() == str(os.getpid())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"recipe": "fastest"}, r"Unknown recipe 'fastest'\. Choose one of: stable, tutorial"),
+        ({"epochs": 0}, r"epochs must be at least 1\. Received: epochs=0"),
+        ({"batch_size": -2}, r"batch_size must be at least 1\. Received: batch_size=-2"),
+    ],
+)
+def test_bad_recipe_arguments_are_training_errors(tmp_path, tiny_data, kwargs, message):
+    with pytest.raises(TrainingError, match=message):
+        train(tiny_data, tmp_path / "m.h5", **kwargs)
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_resolve_recipe_overrides():
+    recipe = resolve_recipe("stable", epochs=2, batch_size=8)
+    assert (recipe.epochs, recipe.batch_size, recipe.optimizer) == (2, 8, "adam")
+    assert config.RECIPES["stable"].epochs == 30  # the table itself is not changed
+
+
+def test_an_unusable_data_folder_publishes_nothing(old_model, tmp_path):
+    (tmp_path / "data" / "circles").mkdir(parents=True)
+    with pytest.raises(DatasetError):
+        train(tmp_path / "data", old_model[0], recipe="tutorial", epochs=1)
+    assert_untouched(old_model)
+
+
+def test_history_json_is_written_atomically_and_read_back(tmp_path):
+    model_path = tmp_path / "m.keras"
+    assert read_history(model_path) is None
+    write_json_atomic(history_path(model_path), {"best_epoch": 3})
+    assert read_history(model_path) == {"best_epoch": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.history.json"]
+    history_path(model_path).write_text("{not json")
+    assert read_history(model_path) is None
+    history_path(model_path).write_text("[1, 2]")
+    assert read_history(model_path) is None
+
+
+def test_augmentation_keeps_shape_range_and_paper(tiny_data):
+    from shapes_viz.dataset import load_folder
+
+    images = load_folder(tiny_data / "test_set").images
+    augmented = np.asarray(make_augmenter(seed=0)(images))
+    assert augmented.shape == images.shape and augmented.dtype == np.float32
+    assert augmented.min() >= 0.0 and augmented.max() <= 1.0
+    np.testing.assert_array_equal(augmented[..., 0], augmented[..., 2])
+    border = np.concatenate([augmented[:, 0], augmented[:, -1], augmented[:, :, 0], augmented[:, :, -1]], axis=1)
+    assert border.mean() > 0.95, "what moves in from outside is paper"
+    assert np.abs(augmented - images).mean() > 0.005, "it changes something"
