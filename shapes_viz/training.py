@@ -173,6 +173,7 @@ def train(
             validation_data=val_ds,
             epochs=chosen.epochs,
             steps_per_epoch=steps,
+            shuffle=False,  # tf.data shuffles; Keras' own flag would only warn
             callbacks=[keras.callbacks.TerminateOnNaN(), watcher],
             verbose=verbose,
         )
