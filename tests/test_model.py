@@ -211,14 +211,16 @@ while True:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", [".h5", ".keras"])
-def test_sigkill_during_save_never_breaks_the_published_file(tmp_path, suffix):
-    path = tmp_path / f"shapes_cnn{suffix}"
-    save_model_atomic(build_model(seed=1), path)
+def test_sigkill_during_save_never_breaks_the_published_file(tmp_path):
+    """Four rounds, alternating .h5 and .keras: start a save loop, SIGKILL it at a random moment, load."""
     candidates = [predictions(build_model(seed=s)) for s in (1, 2)]
-    rng = random.Random(suffix)
+    paths = [tmp_path / "shapes_cnn.h5", tmp_path / "shapes_cnn.keras"]
+    for path in paths:
+        save_model_atomic(build_model(seed=1), path)
+    rng = random.Random(0)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    for _ in range(3):
+    for round_ in range(4):
+        path = paths[round_ % 2]
         child = subprocess.Popen(
             [sys.executable, "-c", SAVE_LOOP, str(ROOT), str(path)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
@@ -234,4 +236,4 @@ def test_sigkill_during_save_never_breaks_the_published_file(tmp_path, suffix):
         loaded = predictions(load_model(path))
         assert any(np.array_equal(loaded, c) for c in candidates)
     # The kills did land inside save_model_atomic: their temp files are still there (and ignored).
-    assert [p.name for p in tmp_path.glob(f".shapes_cnn.*.tmp{suffix}")]
+    assert list(tmp_path.glob(".shapes_cnn.*.tmp.h5")) and list(tmp_path.glob(".shapes_cnn.*.tmp.keras"))

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image, ImageDraw
 
 from shapes_viz.errors import EmptyImageError, ImageError
@@ -111,6 +112,13 @@ def animated_png(first: np.ndarray) -> bytes:
     return data
 
 
+def mpo(first: np.ndarray) -> bytes:
+    image = Image.fromarray(first).convert("RGB")
+    data = encode(image, "MPO", save_all=True, append_images=[image.rotate(90)], quality=95)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    return data
+
+
 def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -189,6 +197,7 @@ CASES = [
     ("exif orientation 6 jpeg", lambda: exif_jpeg(triangle(), 6), "triangle", None),
     ("exif orientation 8 jpeg", lambda: exif_jpeg(triangle(), 8), "triangle", None),
     ("animated png: first frame", lambda: animated_png(triangle()), "triangle", None),
+    ("mpo (a phone camera's multi-picture jpeg)", lambda: mpo(triangle()), "triangle", None),
     ("frame-filling square", lambda: square_outline(100, 0, 8), "square", None),
     ("frame-filling square, light on dark", lambda: 255 - square_outline(100, 0, 8), "square", None),
     ("frame-filling thick square", lambda: square_outline(100, 0, 11), "thick square", None),
@@ -477,3 +486,10 @@ def small_images(draw):
 @given(source=small_images())
 def test_any_small_valid_image_gives_a_valid_array_or_an_image_error(source):
     check_valid_or_image_error(source)
+
+
+@PROPERTY_SETTINGS
+@given(array=arrays(st.sampled_from([np.uint8, np.float32, np.int64, np.bool_]),
+                    array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40)))
+def test_any_array_gives_a_valid_array_or_an_image_error(array):
+    check_valid_or_image_error(array)
