@@ -488,8 +488,16 @@ def test_any_small_valid_image_gives_a_valid_array_or_an_image_error(source):
     check_valid_or_image_error(source)
 
 
+SIDES = st.integers(0, 40)
+ANY_ARRAY = st.one_of(
+    arrays(np.uint8, st.tuples(SIDES, SIDES, st.integers(1, 5))),  # images with 1 to 5 channels
+    arrays(np.uint8, st.tuples(SIDES, SIDES)),
+    arrays(st.sampled_from([np.uint8, np.float32, np.int64, np.bool_]),
+           array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=12)),
+)
+
+
 @PROPERTY_SETTINGS
-@given(array=arrays(st.sampled_from([np.uint8, np.float32, np.int64, np.bool_]),
-                    array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40)))
+@given(array=ANY_ARRAY)
 def test_any_array_gives_a_valid_array_or_an_image_error(array):
     check_valid_or_image_error(array)
