@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def save_model_atomic(model, path: str | Path) -> Path:
     if path.suffix not in MODEL_SUFFIXES:
         raise ModelFileError(f"Model path must end in .h5 or .keras. Received: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_files(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -165,6 +167,20 @@ def save_model_atomic(model, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+STALE_TEMP_SECONDS: float = 3600.0
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Delete temp files of `path` that a killed save left behind (older than an hour, so never a live one)."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def public_file_mode() -> int:

@@ -110,7 +110,7 @@ def check_model_config(config: dict[str, Any], source: str = "model") -> int:
 
 def _check_structure(config: dict[str, Any], source: str) -> int:
     _check_modules(config, source)
-    if config.get("class_name") not in ("Sequential", "Functional", "Model"):
+    if config.get("class_name") != "Sequential":  # branching models would escape the chain-based budget
         raise ModelFileError(
             f"Refused {source}: expected a Sequential model. Received: {config.get('class_name')!r}"
         )

@@ -45,6 +45,9 @@ MIN_CONTRAST: float = 0.08
 # A drawing smaller than this fraction of the image's longer side is a speck, not a shape.
 MIN_DRAWING_FRACTION: float = 0.02
 
+# Images larger than this (longer side, pixels) are box-reduced by an integer factor before conversion.
+WORKING_SIDE: int = 1024
+
 EMPTY_MESSAGE = "No shape found: draw or upload a shape first."
 
 # How PNG and JPEG files start: such a file that Pillow cannot identify is corrupt, not of another format.
@@ -185,6 +188,7 @@ def _luminance(image: Image.Image) -> np.ndarray:
     width, height = image.size
     if min(width, height) < MIN_IMAGE_SIDE:
         raise EmptyImageError(f"{EMPTY_MESSAGE} (The image is only {width}x{height} pixels.)")
+    image = _shrink(image)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         scale = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
@@ -204,6 +208,21 @@ def _luminance(image: Image.Image) -> np.ndarray:
     strokes_are_light = opaque.any() and (~opaque).any() and float(np.median(gray[opaque])) > 0.5
     background = 0.0 if strokes_are_light else 1.0
     return (alpha * gray + (1.0 - alpha) * background).astype(np.float32)
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """Box-average a large image by an integer factor so its longer side is at most WORKING_SIDE.
+
+    The result is only ever reduced to 28x28, so this loses nothing visible and keeps a 4000x4000
+    upload from costing hundreds of MB of float arrays. Modes Pillow cannot reduce stay as they are.
+    """
+    factor = max(image.size) // WORKING_SIDE
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except (ValueError, OSError):
+        return image
 
 
 # --------------------------------------------------------------------------- normalisation
