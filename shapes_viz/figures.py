@@ -304,19 +304,22 @@ def selected_channel(selection: Mapping[str, Any] | None) -> int | None:
     """The channel a click on `layer_grid`'s figure picked, from Streamlit's selection state, or None.
 
     Args:
-        selection: `state.selection` of `st.plotly_chart(..., on_select=...)`: a mapping with "points",
-            each point a mapping that carries the marker's "customdata" (channel first).
+        selection: `state.selection` of `st.plotly_chart(..., on_select=...)`: a mapping with "points".
+            A point of the grid's marker trace carries "customdata" (channel first; Streamlit sends a row
+            of a typed array as {"0": channel, "1": ...}) and "point_index" (equal to the channel).
     """
     if not selection:
         return None
-    points = selection.get("points") or []
-    for point in points:
+    for point in selection.get("points") or []:
         data = point.get("customdata")
-        if data is None:
-            continue
-        value = data[0] if isinstance(data, (list, tuple)) else data
+        if isinstance(data, Mapping):
+            data = data.get("0", data.get(0))
+        elif isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if data is None and point.get("curve_number") == 1:
+            data = point.get("point_index")
         try:
-            return int(round(float(value)))
+            return int(round(float(data)))
         except (TypeError, ValueError):
             continue
     return None
@@ -407,7 +410,7 @@ def training_curves(
     rows, cols = (2, 1) if stacked else (1, 2)
     fig = make_subplots(
         rows=rows, cols=cols, subplot_titles=("loss", "accuracy"),
-        horizontal_spacing=0.12, vertical_spacing=0.18,
+        horizontal_spacing=0.12, vertical_spacing=0.16,
     )
     height = height or (440 if stacked else 320)
     series = (
@@ -437,7 +440,10 @@ def training_curves(
             showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="#2ca02c"),
         )
     last = max(epochs_total or 0, longest, 1)
-    fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5])
+    fig.update_xaxes(range=[0.5, last + 0.5])
+    fig.update_xaxes(title_text="epoch", **_cell(2, stacked))
+    if not stacked:
+        fig.update_xaxes(title_text="epoch", **_cell(1, stacked))
     fig.update_yaxes(range=[0, 1.02], **_cell(2, stacked))
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=50, b=10),

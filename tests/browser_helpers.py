@@ -32,6 +32,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # several sessions side by side: keep timers of the page not in front running (Streamlit's polling)
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 
@@ -140,14 +144,14 @@ def copy_model(source: Path, folder: Path) -> Path:
 
 def wait_for_app(page: Any, timeout_ms: int = 90_000) -> None:
     """Wait until the app's own content (the prediction section) is on the page."""
-    page.locator(".st-key-prediction").first.wait_for(state="visible", timeout=timeout_ms)
+    page.locator('.st-key-prediction:not([data-stale="true"])').first.wait_for(state="visible", timeout=timeout_ms)
 
 
 def canvas(page: Any) -> Any:
     return page.locator(".st-key-draw_canvas canvas.upper-canvas").first
 
 
-def draw_polyline(page: Any, points: list[tuple[float, float]], steps: int = 6) -> None:
+def draw_polyline(page: Any, points: list[tuple[float, float]], steps: int = 4) -> None:
     """Draw one stroke through `points` (fractions 0..1 of the canvas box) with the mouse."""
     target = canvas(page)
     target.wait_for(state="visible", timeout=60_000)
@@ -180,7 +184,7 @@ def shape_points(shape: str) -> list[tuple[float, float]]:
 
 def predicted_class(page: Any) -> str:
     """The text of the app's predicted-class element (`.st-key-predicted_class`)."""
-    return page.locator(".st-key-predicted_class").first.inner_text()
+    return page.locator('.st-key-predicted_class:not([data-stale="true"])').first.inner_text()
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -117,7 +117,7 @@ def test_app_opens_with_the_model_and_its_history(app_env):
     sidebar = "\n".join(str(m.value) for m in at.sidebar.markdown)
     assert app_env.name in sidebar
     labels = {m.label: m.value for m in at.sidebar.metric}
-    assert "Val. accuracy" in labels and labels["Best epoch"].startswith("1 of 1")
+    assert "Val. accuracy" in labels and labels["Best epoch (of 1)"] == "1"
     assert "draw or upload a shape first" in messages(at).lower()
 
 

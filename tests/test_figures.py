@@ -161,6 +161,9 @@ def test_layer_grid_rejects_bad_arguments(kwargs, error):
         ({"points": [{"customdata": [4.0, 0.1, 0.2, 0.1, 0.0]}]}, 4),
         ({"points": [{"x": 1}, {"customdata": [2, 0, 0, 0, 1]}]}, 2),
         ({"points": [{"customdata": 9}]}, 9),
+        ({"points": [{"curve_number": 1, "point_index": 5, "customdata": {"0": 5, "1": 0.1}}]}, 5),  # Streamlit's form
+        ({"points": [{"curve_number": 1, "point_index": 6}]}, 6),
+        ({"points": [{"curve_number": 0, "point_index": 6}]}, None),  # the heatmap, not a marker
     ],
 )
 def test_selected_channel_from_click(selection, expected):

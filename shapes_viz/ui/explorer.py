@@ -7,6 +7,9 @@ of the current input (its key is in session state) are only read and drawn.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -14,6 +17,8 @@ from shapes_viz import figures
 from shapes_viz.activations import Activations, LayerActivation
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.safety import guarded, guarded_callback
+
+log = logging.getLogger("shapes_viz.ui")
 
 RANGE_CHANNEL = "this channel"
 RANGE_LAYER = "whole layer"
@@ -42,8 +47,10 @@ def layer_label(layer: LayerActivation) -> str:
 @st.fragment
 def explorer() -> None:
     """The explorer section (a fragment). Reads the current input's key from session state."""
+    started = time.perf_counter()
     with guarded("explorer"):
         _explorer()
+    log.debug("explorer drawn in %.1f ms", (time.perf_counter() - started) * 1000)
 
 
 def _explorer() -> None:

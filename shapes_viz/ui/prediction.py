@@ -27,6 +27,7 @@ def render_prediction(choice: InputChoice, probabilities: np.ndarray | None, mod
             f"{CLASS_NAMES[winner]}",
             f"{float(probabilities[winner]):.1%} confidence (class {winner})",
             delta_color="off",
+            delta_arrow="off",
         )
     st.plotly_chart(
         figures.probability_bars(probabilities, CLASS_NAMES), key="probabilities", width="stretch",

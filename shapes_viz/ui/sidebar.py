@@ -42,7 +42,7 @@ def render_model_info(identity: resources.Identity | None, error: str | None) ->
     val = history.get("val_accuracy_best")
     cols = st.columns(2)
     cols[0].metric("Val. accuracy", f"{val:.1%}" if isinstance(val, (int, float)) else "?")
-    cols[1].metric("Best epoch", f"{history.get('best_epoch', '?')} of {len(history.get('loss') or [])}")
+    cols[1].metric(f"Best epoch (of {len(history.get('loss') or [])})", f"{history.get('best_epoch', '?')}")
     source = data.get("source") or "?"
     counts = f"{data.get('train_count', '?')} train / {data.get('val_count', '?')} validation images"
     st.caption(f"Trained {date} with recipe *{recipe}* on {source} ({counts}).")
