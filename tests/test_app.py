@@ -356,3 +356,18 @@ def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(o
     captions = "\n".join(c.value for c in at.sidebar.caption)
     assert "generated: 6 per class" in captions, captions
     assert len(at.main.metric) >= 1 and at.get("plotly_chart")  # the new model predicts the same upload
+
+
+def test_exception_inside_a_callback_is_a_generic_message(app_env, monkeypatch, caplog):
+    from shapes_viz.ui import state
+
+    at = upload(new_app(), shape_png())
+
+    def broken(channel):
+        raise RuntimeError("callback internals")
+
+    monkeypatch.setattr(state, "set_channel", broken)
+    at.number_input(key="explorer_channel_number").set_value(4).run()
+    assert_clean(at)
+    assert "Something went wrong in the explorer section" in messages(at)
+    assert "callback internals" not in messages(at) and "callback internals" in caplog.text

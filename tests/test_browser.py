@@ -136,12 +136,17 @@ def wait_for_heatmap(page, predicate, timeout: float = 20) -> tuple[dict, float]
     """Poll the channel heatmap until `predicate(spec)`; return it and the seconds it took."""
     started = time.perf_counter()
     spec = None
+    scrolled = False
     while time.perf_counter() - started < timeout:
         spec = heatmap(page)
         if spec is not None and predicate(spec):
             return spec, time.perf_counter() - started
+        if spec is None and not scrolled and time.perf_counter() - started > 2:
+            page.locator(f".st-key-channel_heatmap{LIVE}").first.scroll_into_view_if_needed()
+            scrolled = True
         time.sleep(0.01)
-    raise AssertionError(f"heatmap never matched; last: {spec and spec['title']}")
+    path = screenshot(page, "failed_heatmap")
+    raise AssertionError(f"heatmap never matched; last: {spec and spec['title']}; see {path}")
 
 
 def draw(page, shape: str) -> str:

@@ -253,3 +253,15 @@ def test_real_cli_one_epoch(tmp_path, model_path):
     history = read_history(model_path)
     assert history is not None and len(history["loss"]) == 1
     assert not (Path(status.run_dir) / STOP_FILE).exists()
+
+
+def test_training_jobs_is_core_code():
+    """No Streamlit, Plotly or TensorFlow in the job manager (it must import fast and run anywhere)."""
+    import ast
+
+    import shapes_viz.training_jobs as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"streamlit", "plotly", "tensorflow", "keras"}, imported

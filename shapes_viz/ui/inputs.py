@@ -69,7 +69,6 @@ def _from(source: str, label: str, image) -> InputChoice:
 
 
 def _draw() -> InputChoice:
-    st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows each stroke.")
     with st.container(key="draw_canvas"):
         result = st_canvas(
             stroke_width=STROKE_WIDTH,
@@ -83,6 +82,7 @@ def _draw() -> InputChoice:
             key=state.canvas_key(),
         )
     st.button("Clear", key=state.CLEAR_CANVAS, on_click=state.clear_canvas, icon=":material/delete:")
+    st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows each stroke.")
     image = result.image_data
     if image is None or not (result.json_data or {}).get("objects"):
         return InputChoice("Draw", None, EMPTY_MESSAGE, "info", "your drawing")
