@@ -306,6 +306,10 @@ class TrainingJobs:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.cwd), env.get("PYTHONPATH", "")]))
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             env.setdefault("PYTHONUNBUFFERED", "1")
+            # Leave a core to the app: the server keeps drawing and exploring while the trainer runs.
+            spare = str(max(1, (os.cpu_count() or 2) - 1))
+            env.setdefault("TF_NUM_INTRAOP_THREADS", spare)
+            env.setdefault("TF_NUM_INTEROP_THREADS", "1")
             try:
                 with open(log_path, "wb") as log:
                     process = subprocess.Popen(
