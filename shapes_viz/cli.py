@@ -24,7 +24,23 @@ EXIT_CANCELLED = 4
 
 
 def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up lines (absl, oneDNN notices) kept off the terminal.
+
+    They are printed to file descriptor 2 during the import, before TF_CPP_MIN_LOG_LEVEL applies;
+    the descriptor is pointed at /dev/null for the import only, so our own error lines stay alone.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _positive_int(text: str) -> int:
@@ -104,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    if args.command != "generate-data":
+        _quiet_tensorflow()
     handlers = {
         "generate-data": _generate_data,
         "train": _train,

@@ -16,6 +16,8 @@ Layers (all convolutions 3x3 with ReLU), with the names the dashboard shows:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -146,7 +148,8 @@ def save_model_atomic(model, path: str | Path) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        model.save(tmp)
+        with _quiet_absl():  # .h5 is the tutorial's format on purpose: skip Keras' "legacy format" notice
+            model.save(tmp)
         os.chmod(tmp, public_file_mode())  # mkstemp makes 0600; a published model is readable like any file
         _fsync(tmp)
         probe = np.random.default_rng(0).random((2, *INPUT_SHAPE), dtype=np.float32)
@@ -170,6 +173,17 @@ def save_model_atomic(model, path: str | Path) -> Path:
 
 
 STALE_TEMP_SECONDS: float = 3600.0
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _remove_stale_temp_files(path: Path) -> None:
