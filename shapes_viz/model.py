@@ -142,10 +142,13 @@ def save_model_atomic(model, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix not in MODEL_SUFFIXES:
         raise ModelFileError(f"Model path must end in .h5 or .keras. Received: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_files(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    try:  # a read-only or full models folder fails here, before anything is written
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise ModelFileError(f"Could not save the model to {path}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
         with _quiet_absl():  # .h5 is the tutorial's format on purpose: skip Keras' "legacy format" notice

@@ -185,9 +185,8 @@ def train(
                 "Try a lower learning rate or the 'stable' recipe."
             )
         model.set_weights(watcher.best_weights)
-        save_model_atomic(model, out_path)
         history = _history(watcher, chosen, splits, seed, time.perf_counter() - started, data_description)
-        write_json_atomic(history_path(out_path), history)
+        _publish(model, out_path, history)
     emit({"event": "done", "model_path": str(out_path), "best_epoch": history["best_epoch"],
           "val_accuracy": history["val_accuracy_best"], "seconds": history["seconds"]})
     return TrainingResult(out_path, history)
@@ -349,9 +348,35 @@ def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds:
     }
 
 
-def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temp file in the same folder and `os.replace` (never half written)."""
-    path = Path(path)
+def _publish(model, out_path: Path, history: dict[str, Any]) -> None:
+    """Publish the model and its history as a pair: both or neither.
+
+    The history is written to a temp file first, so a full disk fails before the model is touched; then
+    the model is published (`save_model_atomic`); then the history is renamed into place (a rename needs
+    no space). So a disk that fills up in between cannot leave a new model beside the old history while
+    the job reports a failure.
+
+    Raises:
+        TrainingError: the history could not be written (the old model and history stay).
+        ModelFileError: the model could not be published (the old model and history stay).
+    """
+    target = history_path(out_path)
+    try:
+        staged = _stage_json(target, history)
+    except OSError as exc:
+        raise TrainingError(
+            f"Could not write the training history beside {out_path} ({exc.strerror or exc}); "
+            "nothing was published."
+        ) from None
+    try:
+        save_model_atomic(model, out_path)
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)  # already renamed on success
+
+
+def _stage_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write `data` as JSON to a fsynced temp file beside `path` (mode as for a plain file); return it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
@@ -359,9 +384,19 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, public_file_mode())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temp file in the same folder and `os.replace` (never half written)."""
+    tmp = _stage_json(Path(path), data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -16,6 +16,7 @@ No Streamlit, Plotly or TensorFlow here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -279,7 +280,8 @@ class TrainingJobs:
         Raises:
             TrainingBusyError: a job of this model is already starting or running (in this server or
                 any process that left a run folder beside the model).
-            TrainingError: the request is invalid, or the trainer could not be spawned.
+            TrainingError: the request is invalid, the models folder cannot be written (read-only, full),
+                or the trainer could not be spawned.
         """
         request.validate()
         with self._lock:
@@ -287,10 +289,16 @@ class TrainingJobs:
             if current.active:
                 progress = f" (epoch {current.epoch} of {current.epochs})" if current.epochs else ""
                 raise TrainingBusyError(f"Another training is already running{progress}; wait for it or cancel it.")
-            self._prune_runs()
-            run_dir = self._new_run_dir()
-            progress_path, stop_path, log_path = run_dir / PROGRESS_FILE, run_dir / STOP_FILE, run_dir / LOG_FILE
-            progress_path.touch()
+            try:  # a read-only or full models folder: a clear message, not an OSError from deep inside
+                self._prune_runs()
+                run_dir = self._new_run_dir()
+                progress_path, stop_path, log_path = run_dir / PROGRESS_FILE, run_dir / STOP_FILE, run_dir / LOG_FILE
+                progress_path.touch()
+            except OSError as exc:
+                raise TrainingError(
+                    f"Cannot write to the models folder {self.model_path.parent} "
+                    f"({exc.strerror or exc}); the current model stays."
+                ) from None
             command = [
                 *self.trainer, *request.cli_arguments(), "--out", str(self.model_path),
                 "--progress", str(progress_path), "--stop-file", str(stop_path),
@@ -317,10 +325,19 @@ class TrainingJobs:
                         stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                     )
             except OSError as exc:
-                _write_json(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
+                with contextlib.suppress(OSError):
+                    _write_json(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
                 raise TrainingError(f"Could not start the trainer: {exc}") from None
             job["pid"] = process.pid
-            _write_json(run_dir / JOB_FILE, job)
+            try:
+                _write_json(run_dir / JOB_FILE, job)
+            except OSError as exc:  # no job file, no job: no session could see or cancel this trainer
+                process.kill()
+                process.wait()
+                raise TrainingError(
+                    f"Cannot write to the models folder {self.model_path.parent} "
+                    f"({exc.strerror or exc}); the current model stays."
+                ) from None
             self._processes[str(run_dir)] = process
             return self._status_of(run_dir)
 
