@@ -34,7 +34,12 @@ def show_error(section: str, exc: BaseException) -> None:
 
 @contextlib.contextmanager
 def guarded(section: str) -> Iterator[None]:
-    """Run a block; turn its exceptions into a message in place of the block's output."""
+    """Run a block; turn its exceptions into a message in place of the block's output.
+
+    A failure of one of this section's callbacks (which ran just before) is shown here first: the section
+    may be a fragment whose rerun draws nothing else, so the message must appear where the section is.
+    """
+    show_callback_error(section)
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - the point of this function
@@ -65,8 +70,9 @@ def guarded_callback(section: str) -> Callable[[F], F]:
     return decorate
 
 
-def show_callback_error() -> None:
-    """Show (once) the message a guarded callback left behind."""
-    error = st.session_state.pop("callback_error", None)
-    if error:
+def show_callback_error(section: str) -> None:
+    """Show (once) the message a guarded callback of `section` left behind."""
+    error = st.session_state.get("callback_error")
+    if error and error.get("section") == section:
+        del st.session_state["callback_error"]
         (st.warning if error["expected"] else st.error)(error["text"])

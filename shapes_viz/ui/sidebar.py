@@ -18,7 +18,7 @@ from shapes_viz.config import DEFAULT_RECIPE, RECIPES, settings
 from shapes_viz.errors import ShapesVizError
 from shapes_viz.training_jobs import CANCELLED, DONE, FAILED, JobStatus, TrainRequest
 from shapes_viz.ui import resources, state
-from shapes_viz.ui.safety import guarded, guarded_callback, show_callback_error
+from shapes_viz.ui.safety import guarded, guarded_callback
 
 RECENT_SECONDS = 15 * 60  # a finished job's outcome stays in the sidebar this long
 
@@ -51,8 +51,7 @@ def render_model_info(identity: resources.Identity | None, error: str | None) ->
 def render_training(data_dir: Path) -> None:
     """The Retrain form and the status of the current/last training job."""
     st.subheader("Retrain")
-    show_callback_error()
-    with guarded("training"):
+    with guarded("training"):  # also shows a failure of the Cancel callback
         jobs = resources.training_jobs(str(resources.model_path()))
         status = jobs.status()
         _notice()
@@ -94,6 +93,8 @@ def _form(data_dir: Path, disabled: bool) -> None:
         submitted = st.form_submit_button(
             "Start training", key="train_start", type="primary", disabled=disabled, width="stretch",
         )
+    if disabled:  # a press on a page drawn before the job started is dropped by Streamlit: say why
+        st.caption("One training at a time for the whole server: Start is available again when this one ends.")
     if submitted:
         request = TrainRequest(
             data_dir=data_dir,
@@ -120,7 +121,7 @@ def _start(request: TrainRequest) -> None:
     st.rerun()
 
 
-@guarded_callback("training")
+@guarded_callback("training progress")  # shown by the progress fragment, which reruns alone
 def _cancel() -> None:
     jobs = resources.training_jobs(str(resources.model_path()))
     if jobs.cancel():
