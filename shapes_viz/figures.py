@@ -30,6 +30,11 @@ TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
 _DECIMALS = 4  # activations are shown to 4 decimals; rounding keeps hover text short
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+# Axes of the charts that a canvas report redraws have `automargin` off (Plotly's default template turns it
+# on): automargin measures the tick labels and lays the chart out again, which makes a fresh draw in the
+# browser 3-4x slower (a 28x28 heatmap: ~45 ms instead of ~13 ms). Fixed margins leave room for the labels.
+_IMAGE_MARGIN = dict(l=34, r=10, t=40, b=26)  # tick labels: row numbers left, column numbers below
+_BARS_MARGIN = dict(l=62, r=10, t=40, b=54)  # tick labels and an axis title on both axes
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
@@ -50,13 +55,23 @@ def class_labels(class_names: Sequence[str]) -> list[str]:
     return [f"{name} ({index})" for index, name in enumerate(class_names)]
 
 
-def _image_axes(fig: go.Figure, *, row: int | None = None, col: int | None = None) -> None:
-    """Row 0 at the top, square pixels, no tick clutter."""
-    fig.update_xaxes(constrain="domain", showgrid=False, zeroline=False, row=row, col=col)
-    fig.update_yaxes(
-        autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain",
-        showgrid=False, zeroline=False, row=row, col=col,
-    )
+def _image_axes() -> dict[str, Any]:
+    """Layout for one image-like subplot: row 0 at the top, square pixels, no tick clutter."""
+    return {
+        "xaxis": dict(constrain="domain", showgrid=False, zeroline=False, automargin=False),
+        "yaxis": dict(autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain",
+                      showgrid=False, zeroline=False, automargin=False),
+    }
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """One Figure from plain trace and layout dicts, validated once.
+
+    Building a figure step by step (add_trace, update_layout, update_xaxes, ...) validates and copies the
+    whole figure at every step: ~8 ms for a small heatmap, ~25 ms for a layer grid. Built in one go it
+    takes about a tenth of that, which matters when every canvas report redraws four figures.
+    """
+    return go.Figure({"data": data, "layout": layout})
 
 
 # --- prediction ------------------------------------------------------------------------------------
@@ -79,23 +94,21 @@ def probability_bars(
         )
     winner = int(np.argmax(probabilities))
     colors = [SELECTED_COLOR if i == winner else TRAIN_COLOR for i in range(len(class_names))]
-    fig = go.Figure(
-        go.Bar(
-            x=class_labels(class_names),
-            y=_rounded(probabilities),
-            marker_color=colors,
-            texttemplate="%{y:.1%}",
-            textposition="outside",
-            hovertemplate="%{x}<br>probability %{y:.4f}<extra></extra>",
-        )
+    bar = dict(
+        type="bar",
+        x=class_labels(class_names),
+        y=_rounded(probabilities),
+        marker=dict(color=colors),
+        texttemplate="%{y:.1%}",
+        textposition="outside",
+        hovertemplate="%{x}<br>probability %{y:.4f}<extra></extra>",
     )
-    fig.update_layout(
-        height=height, margin=_MARGIN, title="Softmax probabilities",
-        yaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
-        xaxis=dict(title="class (output index)"),
+    return _figure([bar], dict(
+        height=height, margin=_BARS_MARGIN, title=dict(text="Softmax probabilities"),
+        yaxis=dict(range=[0, 1.12], tickformat=".0%", title=dict(text="probability"), automargin=False),
+        xaxis=dict(title=dict(text="class (output index)"), automargin=False),
         showlegend=False,
-    )
-    return fig
+    ))
 
 
 def input_image(x: np.ndarray, *, height: int = 280) -> go.Figure:
@@ -117,22 +130,17 @@ def input_image(x: np.ndarray, *, height: int = 280) -> go.Figure:
     rows, cols = x.shape[:2]
     grey = x.shape[-1] == 1 or (np.array_equal(x[..., 0], x[..., 1]) and np.array_equal(x[..., 0], x[..., 2]))
     if grey:
-        trace = go.Heatmap(
-            z=_rounded(x[..., 0]), zmin=0.0, zmax=1.0, colorscale="Greys", reversescale=True,
+        trace = dict(
+            type="heatmap", z=_rounded(x[..., 0]), zmin=0.0, zmax=1.0, colorscale="Greys", reversescale=True,
             showscale=False, hovertemplate="row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>",
         )
     else:
         rgb = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-        trace = go.Image(
-            z=rgb, hovertemplate="row %{y}, column %{x}<br>RGB %{z}<extra></extra>",
-        )
-    fig = go.Figure(trace)
-    _image_axes(fig)
-    fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=40, b=10),
-        title=f"What the model sees ({rows}x{cols})",
-    )
-    return fig
+        trace = dict(type="image", z=rgb, hovertemplate="row %{y}, column %{x}<br>RGB %{z}<extra></extra>")
+    return _figure([trace], dict(
+        _image_axes(), height=height, margin=_IMAGE_MARGIN,
+        title=dict(text=f"What the model sees ({rows}x{cols})"),
+    ))
 
 
 # --- one channel -----------------------------------------------------------------------------------
@@ -160,17 +168,17 @@ def channel_heatmap(
         raise ValueError(f"Pass both `zmin` and `zmax` or neither. Received: zmin={zmin}, zmax={zmax}")
     if zmin is not None and zmax is not None and zmax <= zmin:
         zmax = zmin + 1e-6  # a constant range still draws
-    trace = go.Heatmap(
+    trace = dict(
+        type="heatmap",
         z=_rounded(values),
         colorscale=COLORSCALE,
-        zmin=zmin, zmax=zmax, zauto=zmin is None,
+        zauto=zmin is None,
         colorbar=dict(thickness=12, title=dict(text="value")),
         hovertemplate="row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>",
     )
-    fig = go.Figure(trace)
-    _image_axes(fig)
-    fig.update_layout(height=height, margin=_MARGIN, title=title)
-    return fig
+    if zmin is not None:
+        trace.update(zmin=zmin, zmax=zmax)
+    return _figure([trace], dict(_image_axes(), height=height, margin=_IMAGE_MARGIN, title=dict(text=title)))
 
 
 # --- a whole layer ---------------------------------------------------------------------------------
@@ -250,12 +258,9 @@ def layer_grid(
             zmax = zmin + 1e-6
         bar_title = "value"
 
-    fig = go.Figure()
-    fig.add_trace(
-        go.Heatmap(
-            z=_rounded(mosaic), colorscale=COLORSCALE, zmin=zmin, zmax=zmax,
-            colorbar=dict(thickness=12, title=dict(text=bar_title)), hoverinfo="skip",
-        )
+    heat = dict(
+        type="heatmap", z=_rounded(mosaic), colorscale=COLORSCALE, zmin=zmin, zmax=zmax,
+        colorbar=dict(thickness=12, title=dict(text=bar_title)), hoverinfo="skip",
     )
     centres_x = np.array([(c % columns) * (width_px + gap) + (width_px - 1) / 2 for c in range(channels)])
     centres_y = np.array([(c // columns) * (height_px + gap) + (height_px - 1) / 2 for c in range(channels)])
@@ -263,18 +268,16 @@ def layer_grid(
     customdata = np.column_stack(
         [np.arange(channels), _rounded(lows), _rounded(highs), _rounded(means), is_dead.astype(np.float32)]
     ).astype(np.float32)
-    fig.add_trace(
-        go.Scatter(
-            x=centres_x.astype(np.float32), y=centres_y.astype(np.float32), mode="markers",
-            marker=dict(symbol="square", size=tile_px * 0.9, color="rgba(0,0,0,0)", line=dict(width=0)),
-            customdata=customdata,
-            hovertemplate=(
-                "channel %{customdata[0]}<br>min %{customdata[1]:.4f}<br>max %{customdata[2]:.4f}"
-                "<br>mean %{customdata[3]:.4f}<br>dead (1 = never positive): %{customdata[4]}<extra></extra>"
-            ),
-            selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
-            showlegend=False, name="channels",
-        )
+    markers = dict(
+        type="scatter", x=centres_x.astype(np.float32), y=centres_y.astype(np.float32), mode="markers",
+        marker=dict(symbol="square", size=tile_px * 0.9, color="rgba(0,0,0,0)", line=dict(width=0)),
+        customdata=customdata,
+        hovertemplate=(
+            "channel %{customdata[0]}<br>min %{customdata[1]:.4f}<br>max %{customdata[2]:.4f}"
+            "<br>mean %{customdata[3]:.4f}<br>dead (1 = never positive): %{customdata[4]}<extra></extra>"
+        ),
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+        showlegend=False, name="channels",
     )
     shapes = []
 
@@ -290,14 +293,13 @@ def layer_grid(
         shapes.append(_outline(int(c), DEAD_COLOR, 2))
     if selected is not None:
         shapes.append(_outline(selected, SELECTED_COLOR, 4))
-    _image_axes(fig)
-    fig.update_xaxes(showticklabels=False, range=[-0.5, mosaic.shape[1] - 0.5])
-    fig.update_yaxes(showticklabels=False, range=[mosaic.shape[0] - 0.5, -0.5], autorange=False)
-    fig.update_layout(
-        shapes=shapes, title=title, margin=_MARGIN, showlegend=False,
+    axes = _image_axes()
+    axes["xaxis"].update(showticklabels=False, range=[-0.5, mosaic.shape[1] - 0.5])
+    axes["yaxis"].update(showticklabels=False, range=[mosaic.shape[0] - 0.5, -0.5], autorange=False)
+    return _figure([heat, markers], dict(
+        axes, shapes=shapes, title=dict(text=title), margin=_MARGIN, showlegend=False,
         height=int(rows * tile_px + 70), hovermode="closest", dragmode=False, clickmode="event+select",
-    )
-    return fig
+    ))
 
 
 def selected_channel(selection: Mapping[str, Any] | None) -> int | None:
@@ -351,38 +353,32 @@ def vector_bars(
             raise ValueError(f"`dead` must have shape ({n},). Received: dead.shape={dead.shape}")
     if selected is not None and not 0 <= selected < n:
         raise ValueError(f"`selected` must be in [0, {n}). Received: selected={selected}")
-    fig = go.Figure(
-        go.Bar(
-            x=np.arange(n, dtype=np.int32), y=_rounded(values),
-            marker=dict(color=TRAIN_COLOR, line=dict(width=0)),
-            hovertemplate="unit %{x}<br>value %{y:.4f}<extra></extra>",
-            name="units",
-        )
-    )
+    data = [dict(
+        type="bar", x=np.arange(n, dtype=np.int32), y=_rounded(values),
+        marker=dict(color=TRAIN_COLOR, line=dict(width=0)),
+        hovertemplate="unit %{x}<br>value %{y:.4f}<extra></extra>",
+        name="units",
+    )]
     if dead is not None and dead.any():
         idx = np.flatnonzero(dead).astype(np.int32)
-        fig.add_trace(
-            go.Scatter(
-                x=idx, y=np.zeros(idx.shape, np.float32), mode="markers",
-                marker=dict(symbol="line-ew-open", color=DEAD_COLOR, size=6),
-                hovertemplate="unit %{x}: dead (never positive)<extra></extra>", name="dead",
-            )
-        )
+        data.append(dict(
+            type="scatter", x=idx, y=np.zeros(idx.shape, np.float32), mode="markers",
+            marker=dict(symbol="line-ew-open", color=DEAD_COLOR, size=6),
+            hovertemplate="unit %{x}: dead (never positive)<extra></extra>", name="dead",
+        ))
     if selected is not None:
-        fig.add_trace(
-            go.Bar(
-                x=[selected], y=_rounded(values[selected : selected + 1]),
-                marker=dict(color=SELECTED_COLOR), width=max(1.0, n / 150),
-                hovertemplate="unit %{x} (selected)<br>value %{y:.4f}<extra></extra>", name="selected",
-            )
-        )
-    fig.update_layout(
-        barmode="overlay", bargap=0, height=height, margin=_MARGIN, title=title, showlegend=False,
-        xaxis=dict(title="unit", range=[-0.5, n - 0.5]), yaxis=dict(title="value"),
-    )
+        data.append(dict(
+            type="bar", x=[selected], y=_rounded(values[selected : selected + 1]),
+            marker=dict(color=SELECTED_COLOR), width=max(1.0, n / 150),
+            hovertemplate="unit %{x} (selected)<br>value %{y:.4f}<extra></extra>", name="selected",
+        ))
+    yaxis: dict[str, Any] = dict(title=dict(text="value"), automargin=False)
     if ymin is not None and ymax is not None:
-        fig.update_yaxes(range=[ymin, ymax if ymax > ymin else ymin + 1e-6])
-    return fig
+        yaxis["range"] = [ymin, ymax if ymax > ymin else ymin + 1e-6]
+    return _figure(data, dict(
+        barmode="overlay", bargap=0, height=height, margin=_BARS_MARGIN, title=dict(text=title), showlegend=False,
+        xaxis=dict(title=dict(text="unit"), range=[-0.5, n - 0.5], automargin=False), yaxis=yaxis,
+    ))
 
 
 # --- training and evaluation -----------------------------------------------------------------------
