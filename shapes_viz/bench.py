@@ -203,7 +203,7 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 VIEWPORT = {"width": 1500, "height": 1800}  # tall enough that the explorer is on screen without scrolling
-PREDICTION = '.st-key-predicted_class:not([data-stale="true"])'
+STROKE_TIMEOUT_MS = 10_000
 
 # Installed in every page before the app loads: the time of the last input event, and watchers that
 # note (with the page's own clock) the first DOM change after which a condition holds.
@@ -278,7 +278,7 @@ def _free_port() -> int:
 class AppServer:
     """`streamlit run app.py` on a free port, on a copy of the model; `started` is its perf_counter start."""
 
-    def __init__(self, model: Path, log: Path):
+    def __init__(self, model: Path, log: Path, script: str = "app.py"):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SHAPES_VIZ_MODEL": str(model), "SHAPES_VIZ_DATA": str(PROJECT_ROOT / "data"),
@@ -286,7 +286,7 @@ class AppServer:
         self._log = open(log, "ab")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -416,8 +416,21 @@ def _measured(page: Any, spec: dict[str, str], action: Callable[[], None], timeo
     action()
     result = page.evaluate("() => window.__sv.pending")
     if not result["ok"]:
-        raise RuntimeError(f"timed out waiting for {spec}")
+        raise TimeoutError(f"timed out waiting for {spec}")
     return float(result["done"] - result["input"])
+
+
+def _ensure_prediction(page: Any, box: dict[str, float], attempts: int = 3) -> None:
+    """Wait for a prediction of a finished stroke; draw a triangle again if a stroke got lost."""
+    for _ in range(attempts):
+        try:
+            page.wait_for_function("() => window.__sv.holds({kind: 'final'})", polling=20,
+                                   timeout=STROKE_TIMEOUT_MS)
+            return
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: the stroke never arrived
+            _stroke_to(page, box, SHAPES["triangles"], steps=3)
+            page.mouse.up()
+    raise TimeoutError("no prediction after three strokes")
 
 
 def _choose_layer(page: Any, name: str) -> None:
@@ -440,6 +453,7 @@ def bench_browser(quick: bool) -> list[Row]:
     repeats = 2 if quick else 8
     cold: list[float] = []
     stroke_ms: list[float] = []
+    missed: list[int] = []
     rates: list[float] = []
     explorer_ms: dict[str, list[float]] = {"layer": [], "channel": []}
     with _scratch_model() as (model, folder), _chromium() as browser:
@@ -458,7 +472,7 @@ def bench_browser(quick: bool) -> list[Row]:
                 )
                 cold.append(time.perf_counter() - server.started)
                 if attempt == starts - 1:
-                    _warm_measures(page, box, repeats, stroke_ms, rates, explorer_ms)
+                    _warm_measures(page, box, repeats, stroke_ms, missed, rates, explorer_ms)
                 context.close()
             finally:
                 server.stop()
@@ -468,7 +482,9 @@ def bench_browser(quick: bool) -> list[Row]:
         ("`streamlit run` to first prediction visible, cold (s)", f"{statistics.median(cold):.2f}",
          "", "", "<= 4 s"),
         ("end of a stroke to the prediction of the whole stroke, median (ms)",
-         f"{statistics.median(stroke_ms):.0f}", harley, "", "<= 150 ms"),
+         f"{statistics.median(stroke_ms):.0f}" if stroke_ms else "none",
+         harley, f"{len(missed)} of {repeats} strokes had none within {STROKE_TIMEOUT_MS / 1000:.0f} s" if missed else "",
+         "<= 150 ms"),
         ("prediction updates per second while the pen moves", f"{statistics.median(rates):.1f}", "", "",
          ">= 10"),
         ("layer or channel change to updated heatmap, median (ms)", f"{statistics.median(both):.0f}",
@@ -478,14 +494,17 @@ def bench_browser(quick: bool) -> list[Row]:
     ]
 
 
-def _warm_measures(page: Any, box: dict[str, float], repeats: int, stroke_ms: list[float],
+def _warm_measures(page: Any, box: dict[str, float], repeats: int, stroke_ms: list[float], missed: list[int],
                    rates: list[float], explorer_ms: dict[str, list[float]]) -> None:
     shapes = list(SHAPES)
     # Stroke end: a fresh canvas each time; the whole shape drawn in one stroke, then mouse up.
     for i in range(repeats):
         _clear(page)
         _stroke_to(page, box, SHAPES[shapes[i % 3]], steps=3)
-        stroke_ms.append(_measured(page, {"kind": "final"}, page.mouse.up))
+        try:
+            stroke_ms.append(_measured(page, {"kind": "final"}, page.mouse.up, timeout_ms=STROKE_TIMEOUT_MS))
+        except TimeoutError:
+            missed.append(i)
     # Live updates: one slow stroke (about 2 s), every prediction text shown while the pen is down.
     for i in range(max(1, repeats // 4)):
         _clear(page)
@@ -498,7 +517,7 @@ def _warm_measures(page: Any, box: dict[str, float], repeats: int, stroke_ms: li
         during = [t for at, t in seen if down_at <= at <= up_at and "confidence" in t]
         rates.append(len(during) / ((up_at - down_at) / 1000.0))
     # Explorer: the drawing stays; alternate two layers, then walk through channels.
-    page.wait_for_function("() => window.__sv.holds({kind: 'final'})", polling=20)
+    _ensure_prediction(page, box)
     page.wait_for_function("() => window.__sv.title() !== null", polling=20)
     page.wait_for_timeout(300)
     for i in range(repeats + 1):
@@ -535,7 +554,7 @@ def bench_memory(quick: bool) -> list[Row]:
                 box = _canvas_box(page)
                 _stroke_to(page, box, SHAPES[list(SHAPES)[n % 3]], steps=3)
                 page.mouse.up()
-                page.wait_for_function("() => window.__sv.holds({kind: 'final'})", polling=50, timeout=120_000)
+                _ensure_prediction(page, box)
                 page.wait_for_function("() => window.__sv.title() !== null", polling=50, timeout=60_000)
                 if n in (1, sessions):
                     time.sleep(1.0)
