@@ -26,18 +26,17 @@ with st.sidebar:
 st.title("What does the network see?")
 st.caption("Draw a circle, a square or a triangle, then follow it through every layer of the network.")
 
-# 1. The input (Draw / Upload / Examples) and 2. what the model sees.
+# 1. The input (Draw / Upload / Examples), kept in session state; the canvas updates it while the pen moves.
 input_column, seen_column, prediction_column = st.columns([1.1, 1, 1.1], gap="medium")
-choice = inputs.InputChoice("Draw", None, "Draw or upload a shape first.")
 with input_column, guarded("input"):
-    choice = inputs.render_input(config.data_dir)
-with seen_column, guarded("model view"):
-    inputs.render_model_view(choice)
+    inputs.render_input(config.data_dir)
 
-# 3. The prediction: the model runs once per new input; the explorer reuses the result.
-with prediction_column, st.container(key="prediction"), guarded("prediction"):
-    activations = resources.run_model(model, choice.x, choice.source)
-    prediction.render_prediction(choice, activations.probabilities if activations else None, model.error)
+# 2. What the model sees and 3. the prediction: fragments that a canvas report reruns without the page.
+# The model runs once per new input; the explorer reuses the result.
+with seen_column:
+    inputs.render_model_view()
+with prediction_column, st.container(key="prediction"):
+    prediction.prediction_section(model)
 
 # 4. Explorer and the other views, as tabs.
 views.render_views(views.PageContext(config.data_dir, model.identity, model.loaded))

@@ -148,7 +148,8 @@ def wait_for_app(page: Any, timeout_ms: int = 90_000) -> None:
 
 
 def canvas(page: Any) -> Any:
-    return page.locator(".st-key-draw_canvas canvas.upper-canvas").first
+    """The live drawing canvas (in the component's open shadow root, which CSS selectors pierce)."""
+    return page.locator(".st-key-draw_canvas canvas").first
 
 
 def draw_polyline(page: Any, points: list[tuple[float, float]], steps: int = 4) -> None:

@@ -232,21 +232,69 @@ def test_layer_picker_lists_every_layer_with_type_and_shape(app_env):
     assert any("flatten · Flatten · 64 units (vector)" in option for option in picker.options)
 
 
-def test_a_drawing_on_the_canvas_is_predicted(app_env):
-    image = np.zeros((280, 280, 4), np.uint8)  # transparent background, like the canvas sends
-    pil = Image.fromarray(image, "RGBA")
-    ImageDraw.Draw(pil).polygon([(140, 40), (240, 230), (40, 230)], outline=(0, 0, 0, 255), width=18)
+def canvas_report(seq: int = 1, pen: str = "up", size: tuple[int, int] = (200, 190)) -> dict:
+    """What the live canvas reports: the ink's bounding region as a PNG, black strokes on white."""
+    width, height = size
+    pil = Image.new("RGB", size, "white")
+    ImageDraw.Draw(pil).polygon([(width / 2, 10), (width - 10, height - 10), (10, height - 10)], outline="black", width=18)
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"seq": seq, "pen": pen, "png": base64.b64encode(buffer.getvalue()).decode(), "strokes": 1}
+
+
+def test_a_drawing_on_the_canvas_is_predicted(app_env):
+    from shapes_viz.preprocessing import preprocess
+
+    report = canvas_report()
     at = new_app()
-    at.session_state["canvas_0"] = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}, "backgroundFit": None}
+    at.session_state["canvas_0"] = {"drawing": report}
     at.run()
     assert_clean(at)
-    assert len(at.main.metric) == 1 and "your drawing" in at.main.metric[0].label
+    assert len(at.main.metric) == 1 and at.main.metric[0].label == "Prediction for your drawing"
+    seen = decode_array(chart(at, "model_view")["data"][0]["z"])
+    np.testing.assert_allclose(seen, preprocess(base64.b64decode(report["png"]))[0, :, :, 0], atol=1e-4)
     # Clear mounts a fresh, empty canvas
     at.button(key="clear_canvas").click().run()
     assert not at.main.metric and "draw or upload" in messages(at).lower()
+
+
+def test_a_report_while_the_pen_is_down_is_marked_live(app_env):
+    at = new_app()
+    at.session_state["canvas_0"] = {"drawing": canvas_report(seq=2, pen="down")}
+    at.run()
+    assert_clean(at)
+    assert at.main.metric[0].label == "Prediction for your drawing (live)"
+
+
+@pytest.mark.parametrize(
+    "drawing, expected",
+    [
+        ({"seq": 1, "pen": "up", "png": "%%% not base64 %%%", "strokes": 1}, "not valid base64"),
+        ({"seq": "1", "pen": "sideways"}, "could not be read"),
+        ({"seq": 1, "pen": "up", "png": base64.b64encode(b"GIF89a" + bytes(40)).decode(), "strokes": 1}, "only png or jpeg"),
+    ],
+)
+def test_a_malformed_canvas_report_is_a_message_not_a_crash(app_env, drawing, expected):
+    at = new_app()
+    at.session_state["canvas_0"] = {"drawing": drawing}
+    at.run()
+    assert_clean(at)
+    assert not at.main.metric
+    assert expected in messages(at).lower()
+
+
+def test_the_same_report_is_preprocessed_once(app_env, monkeypatch):
+    from shapes_viz.ui import inputs
+
+    calls = []
+    original = inputs.preprocess
+    monkeypatch.setattr(inputs, "preprocess", lambda image: calls.append(1) or original(image))
+    at = new_app()
+    at.session_state["canvas_0"] = {"drawing": canvas_report(seq=5)}
+    at.run()
+    at.radio(key="explorer_range").set_value("whole layer").run()  # any later rerun reuses the input
+    assert_clean(at)
+    assert len(calls) == 1 and len(at.main.metric) == 1
 
 
 def test_examples_tab_predicts_a_test_set_image(app_env):

@@ -16,6 +16,7 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.activations import Activations, LayerActivation
 from shapes_viz.ui import resources, state
+from shapes_viz.ui.inputs import EXPLORER_FRAGMENT, SELECTED_FRAGMENT
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 log = logging.getLogger("shapes_viz.ui")
@@ -24,6 +25,7 @@ RANGE_CHANNEL = "this channel"
 RANGE_LAYER = "whole layer"
 RANGE_NETWORK = "whole network [0, max]"
 RANGES = (RANGE_CHANNEL, RANGE_LAYER, RANGE_NETWORK)
+STATS_LABEL = "Statistics of every channel (or unit) of this layer"
 RANGE_HELP = (
     "this channel: each channel uses its own min..max, so faint channels look as bright as strong ones. "
     "whole layer: one range for every channel of the layer. "
@@ -44,7 +46,7 @@ def layer_label(layer: LayerActivation) -> str:
     return f"{layer.name} · {layer.kind} · {shape_text(layer)}" + (f" · {dead} dead" if dead else "")
 
 
-@st.fragment
+@st.fragment(key=EXPLORER_FRAGMENT)
 def explorer() -> None:
     """The explorer section (a fragment). Reads the current input's key from session state."""
     started = time.perf_counter()
@@ -54,23 +56,61 @@ def explorer() -> None:
 
 
 def _explorer() -> None:
-    current = state.current()
-    if current is None:
+    acts = _current_activations()
+    st.session_state[state.EXPLORER_READY] = acts is not None
+    if acts is None:
         st.info("Draw, upload or pick an example: the explorer then shows what every layer makes of it.")
         return
+    layer = _layer_picker(acts)
+    channel = _channel_picker(layer)
+    st.radio("Colour range", RANGES, key=state.COLOR_RANGE, horizontal=True, help=RANGE_HELP)
+    if layer.is_map:
+        left, right = st.columns([1, 1.25])
+        with left:
+            selected_view()
+        with right:
+            _layer_grid(layer, channel, st.session_state[state.COLOR_RANGE], _network_max(acts))
+    else:
+        selected_view()
+    _stats_table(layer, channel)
+
+
+def _current_activations() -> Activations | None:
+    """The cached activations of the current input (None without one); a new model reruns the page."""
+    current = state.current()
+    if current is None:
+        return None
     identity = tuple(current["identity"])
     if resources.model_identity() != identity:
         st.rerun()  # a new model was published: the whole page follows it
-    acts = resources.activations(identity, current["digest"], current["x"])
-    layer = _layer_picker(acts)
-    channel = _channel_picker(layer)
-    mode = st.radio("Colour range", RANGES, key=state.COLOR_RANGE, horizontal=True, help=RANGE_HELP)
-    network_max = float(max(float(l.stats.maximum.max()) for l in acts.layers))
-    if layer.is_map:
-        _map_views(layer, channel, mode, network_max)
-    else:
-        _vector_view(layer, channel, mode, network_max)
-    _stats_table(layer, channel)
+    return resources.activations(identity, current["digest"], current["x"])
+
+
+def _network_max(acts: Activations) -> float:
+    return float(max(float(l.stats.maximum.max()) for l in acts.layers))
+
+
+@st.fragment(key=SELECTED_FRAGMENT)
+def selected_view() -> None:
+    """The selected channel's heatmap (the selected unit's bars for a vector layer).
+
+    A fragment of its own inside the explorer: while the pen is down, a canvas report reruns this (with
+    the prediction) but not the pickers and the layer grid, which follow when the stroke ends. It reads
+    the picked layer, channel and colour range from session state.
+    """
+    with guarded("explorer"):
+        acts = _current_activations()
+        if acts is None:
+            return
+        names = [layer.name for layer in acts.layers]
+        name = st.session_state.get(state.LAYER)
+        layer = acts.layer(name if name in names else names[0])
+        channel = min(max(int(st.session_state.get(state.CHANNEL, 0)), 0), layer.channels - 1)
+        mode = st.session_state.get(state.COLOR_RANGE) or RANGE_CHANNEL
+        if layer.is_map:
+            _channel_view(layer, channel, mode, _network_max(acts))
+        else:
+            _vector_view(layer, channel, mode, _network_max(acts))
 
 
 def _layer_picker(acts: Activations) -> LayerActivation:
@@ -145,34 +185,35 @@ def _title(layer: LayerActivation, channel: int, unit: str) -> str:
     return f"{layer.name} · {unit} {channel}{dead}"
 
 
-def _map_views(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
+def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
     zmin, zmax = _ranges(layer, mode, network_max)
-    left, right = st.columns([1, 1.25])
-    with left:
-        st.plotly_chart(
-            figures.channel_heatmap(
-                layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel")
-            ),
-            key="channel_heatmap", width="stretch",
-        )
-        stats = layer.stats
-        if stats.dead[channel]:
-            st.markdown(":red-badge[dead] this channel is never positive for this input.")
-        st.caption(
-            f"min {stats.minimum[channel]:.4f} · max {stats.maximum[channel]:.4f} · "
-            f"mean {stats.mean[channel]:.4f} · zeros {stats.zero_fraction[channel]:.0%}"
-        )
-    with right:
-        grid = figures.layer_grid(
-            layer.values, dead=layer.stats.dead, selected=channel, per_channel=mode == RANGE_CHANNEL,
-            zmin=zmin, zmax=zmax, title=f"{layer.name}: all {layer.channels} channels (click one)",
-            tile_px=56 if layer.channels > 32 else 64,
-        )
-        st.plotly_chart(
-            grid, key=state.GRID, on_select=_grid_clicked, selection_mode="points", width="stretch",
-            config={"displayModeBar": False},
-        )
-        st.caption("Orange: the selected channel. Red outline: dead (never positive for this input).")
+    st.plotly_chart(
+        figures.channel_heatmap(
+            layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel")
+        ),
+        key="channel_heatmap", width="stretch",
+    )
+    stats = layer.stats
+    if stats.dead[channel]:
+        st.markdown(":red-badge[dead] this channel is never positive for this input.")
+    st.caption(
+        f"min {stats.minimum[channel]:.4f} · max {stats.maximum[channel]:.4f} · "
+        f"mean {stats.mean[channel]:.4f} · zeros {stats.zero_fraction[channel]:.0%}"
+    )
+
+
+def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
+    zmin, zmax = _ranges(layer, mode, network_max)
+    grid = figures.layer_grid(
+        layer.values, dead=layer.stats.dead, selected=channel, per_channel=mode == RANGE_CHANNEL,
+        zmin=zmin, zmax=zmax, title=f"{layer.name}: all {layer.channels} channels (click one)",
+        tile_px=56 if layer.channels > 32 else 64,
+    )
+    st.plotly_chart(
+        grid, key=state.GRID, on_select=_grid_clicked, selection_mode="points", width="stretch",
+        config={"displayModeBar": False},
+    )
+    st.caption("Orange: the selected channel. Red outline: dead (never positive for this input).")
 
 
 def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: float) -> None:
@@ -195,7 +236,13 @@ def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: floa
 def _stats_table(layer: LayerActivation, channel: int) -> None:
     stats = layer.stats
     unit = "channel" if layer.is_map else "unit"
-    with st.expander(f"Per-{unit} statistics of {layer.name} ({layer.channels} {unit}s)", expanded=False):
+    # Lazy: the table (an Arrow conversion, tens of kB) is built and sent only while the expander is open.
+    # A fixed label keeps it open across layers (the label is part of the expander's identity).
+    expander = st.expander(STATS_LABEL, expanded=False, key=state.STATS_OPEN, on_change="rerun")
+    if not expander.open:
+        return
+    with expander:
+        st.caption(f"{layer.name}: {layer.channels} {unit}s.")
         st.dataframe(
             {
                 unit: np.arange(layer.channels),

@@ -1,28 +1,46 @@
 """The input, three ways (Draw, Upload, Examples), and "what the model sees".
 
-Every source goes through the one `preprocess` function; the open tab decides which source the model
-gets. `render_input` returns a plain `InputChoice`; nothing here touches the model.
+Every source goes through the one `preprocess` function. The open tab's input is kept in session state
+(`state.INPUT`, plain data); the parts that show it (what the model sees, the prediction, the explorer)
+are fragments that read it. The Draw tab is a live canvas: while the pen moves, its callback
+preprocesses each report and reruns only those fragments (`PEN_DOWN_FRAGMENTS`), never the page. An input
+is preprocessed once: a rerun that finds the same source (`ref`) reuses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
+from streamlit.errors import StreamlitAPIException
 
 from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
 from shapes_viz.errors import EmptyImageError, ImageError
 from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess
 from shapes_viz.ui import resources, state
-from shapes_viz.ui.safety import guarded
+from shapes_viz.ui.live_canvas import current_report, live_canvas, parse_drawing
+from shapes_viz.ui.safety import guarded, guarded_callback
 
-CANVAS_SIZE = 280
-STROKE_WIDTH = 18  # ~1.8 model pixels after the 10x downscale: thin enough for shapes, thick enough to survive
 SOURCES = ("Draw", "Upload", "Examples")
+DRAWING_LABEL = "your drawing"
+LIVE_SUFFIX = " (live)"  # on the prediction's label while the pen is still down
+
+# Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
+# explorer's fragment; both exist only while the Explorer tab is open.
+DRAW_FRAGMENT = "draw_fragment"
+MODEL_VIEW_FRAGMENT = "model_view_fragment"
+PREDICTION_FRAGMENT = "prediction_fragment"
+EXPLORER_FRAGMENT = "explorer_fragment"
+SELECTED_FRAGMENT = "selected_fragment"
+# What a report reruns while the pen is down (the input, the prediction, the selected heatmap) and when it
+# lifts (the whole explorer too: pickers with their dead-channel counts, the layer grid, statistics). Before
+# the explorer shows anything (no input yet), a pen-down report reruns all of it once.
+PEN_DOWN_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
+PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, EXPLORER_FRAGMENT)
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,8 @@ class InputChoice:
         message: why `x` is None (shown instead of a prediction), "" otherwise.
         level: "info" (nothing yet) or "warning" (the input was refused).
         label: a short description of the input ("your drawing", a file name).
+        ref: where the input came from (canvas key and report number, upload id, example file and
+            version): the same ref means the same input, so it is not preprocessed again.
     """
 
     source: str
@@ -42,54 +62,121 @@ class InputChoice:
     message: str = ""
     level: str = "info"
     label: str = ""
+    ref: str = ""
+
+    def as_state(self) -> dict[str, Any]:
+        return {"source": self.source, "x": self.x, "message": self.message, "level": self.level,
+                "label": self.label, "ref": self.ref}
+
+    @classmethod
+    def from_state(cls, value: dict[str, Any] | None) -> InputChoice:
+        if not value:
+            return cls("Draw", None, "Draw or upload a shape first.")
+        return cls(**value)
+
+
+def current_choice() -> InputChoice:
+    """The open tab's input, as the last run or canvas report left it."""
+    return InputChoice.from_state(state.input_state())
 
 
 def render_input(data_dir: Path) -> InputChoice:
-    """Draw the three input tabs; return the open tab's input."""
+    """Draw the three input tabs; remember and return the open tab's input.
+
+    All three tabs are drawn (so the canvas keeps its drawing and the uploader its file while another
+    tab is open); only the open one is turned into a model input.
+    """
     tabs = st.tabs(list(SOURCES), key=state.INPUT_TAB, on_change="rerun")
-    choices: dict[str, InputChoice] = {}
+    opened = next((name for name, tab in zip(SOURCES, tabs) if tab.open), "Draw")
     with tabs[0]:
-        choices["Draw"] = _draw()
+        draw_tab(opened == "Draw")
     with tabs[1]:
-        choices["Upload"] = _upload()
+        _upload(opened == "Upload")
     with tabs[2]:
-        choices["Examples"] = _examples(data_dir)
-    for name, tab in zip(SOURCES, tabs):
-        if tab.open:
-            return choices[name]
-    return choices["Draw"]
+        _examples(data_dir, opened == "Examples")
+    return current_choice()
 
 
-def _from(source: str, label: str, image) -> InputChoice:
+def _from(source: str, label: str, image, ref: str) -> InputChoice:
     try:
-        return InputChoice(source, preprocess(image), label=label)
+        return InputChoice(source, preprocess(image), label=label, ref=ref)
     except ImageError as exc:
         level = "info" if isinstance(exc, EmptyImageError) else "warning"
-        return InputChoice(source, None, str(exc), level, label)
+        return InputChoice(source, None, str(exc), level, label, ref)
 
 
-def _draw() -> InputChoice:
-    with st.container(key="draw_canvas"):
-        result = st_canvas(
-            stroke_width=STROKE_WIDTH,
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            width=CANVAS_SIZE,
-            height=CANVAS_SIZE,
-            drawing_mode="freedraw",
-            update_streamlit=True,
-            return_image_data=True,
-            key=state.canvas_key(),
-        )
-    st.button("Clear", key=state.CLEAR_CANVAS, on_click=state.clear_canvas, icon=":material/delete:")
-    st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows each stroke.")
-    image = result.image_data
-    if image is None or not (result.json_data or {}).get("objects"):
-        return InputChoice("Draw", None, EMPTY_MESSAGE, "info", "your drawing")
-    return _from("Draw", "your drawing", np.ascontiguousarray(image, dtype=np.uint8))
+def _remember(ref: str, make) -> None:
+    """Store the input `make()` builds, unless the stored one already came from `ref`."""
+    stored = state.input_state()
+    if stored is None or stored.get("ref") != ref:
+        state.set_input(make().as_state())
 
 
-def _upload() -> InputChoice:
+# --- Draw ------------------------------------------------------------------------------------------------
+
+
+@st.fragment(key=DRAW_FRAGMENT)
+def draw_tab(active: bool) -> None:
+    """The live canvas, Clear, and (when the Draw tab is open) the drawing as the current input."""
+    with guarded("input"):
+        key = state.canvas_key()
+        with st.container(key="draw_canvas"):
+            report = live_canvas(key, on_change=_drawing_changed)
+        st.button("Clear", key=state.CLEAR_CANVAS, on_click=_clear, icon=":material/delete:")
+        st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows the pen.")
+        if active:
+            _remember_drawing(key, report)
+
+
+def _remember_drawing(key: str, report: Any) -> None:
+    """Make the canvas report the current input (preprocessed once per report)."""
+    try:
+        drawing = parse_drawing(report)
+    except ImageError as exc:
+        ref = f"draw:{key}:unreadable"
+        _remember(ref, lambda: InputChoice("Draw", None, str(exc), "warning", DRAWING_LABEL, ref))
+        return
+    if drawing is None:
+        ref = f"draw:{key}:empty"
+        _remember(ref, lambda: InputChoice("Draw", None, EMPTY_MESSAGE, "info", DRAWING_LABEL, ref))
+        return
+    ref = f"draw:{key}:{drawing.seq}"
+    label = DRAWING_LABEL + (LIVE_SUFFIX if drawing.pen_down else "")
+    _remember(ref, lambda: _from("Draw", label, drawing.png, ref))
+
+
+@guarded_callback("input")
+def _drawing_changed() -> None:
+    """A canvas report arrived: make it the input and rerun only what shows the input."""
+    key = state.canvas_key()
+    report = current_report(key)
+    _remember_drawing(key, report)
+    pen_down = isinstance(report, dict) and report.get("pen") == "down"
+    ready = st.session_state.get(state.EXPLORER_READY)
+    rerun_fragments(PEN_DOWN_FRAGMENTS if pen_down and ready else PEN_UP_FRAGMENTS)
+
+
+@guarded_callback("input")
+def _clear() -> None:
+    """Clear: a fresh canvas (a new key) and no input."""
+    state.clear_canvas()
+    _remember_drawing(state.canvas_key(), None)
+    rerun_fragments((DRAW_FRAGMENT, *PEN_UP_FRAGMENTS))
+
+
+def rerun_fragments(keys: tuple[str, ...]) -> None:
+    """From a callback: rerun only these fragments. The last one is the explorer's (or nested in it),
+    which exists only while the Explorer tab is open; without it, the others rerun."""
+    try:
+        st.rerun(list(keys))
+    except StreamlitAPIException:  # a fragment key not rendered in this session's last full run
+        st.rerun(list(keys[:-1]))
+
+
+# --- Upload and Examples ---------------------------------------------------------------------------------
+
+
+def _upload(active: bool) -> None:
     uploaded = st.file_uploader(
         "One PNG or JPEG image of a shape",
         type=["png", "jpg", "jpeg"],
@@ -97,21 +184,28 @@ def _upload() -> InputChoice:
         key=state.UPLOAD,
         help="Dark shape on a light background or the other way round; any size up to the upload limit.",
     )
+    if not active:
+        return
     if uploaded is None:
-        return InputChoice("Upload", None, "Upload a PNG or JPEG image of a shape.", "info")
-    choice = _from("Upload", uploaded.name, uploaded.getvalue())
-    if choice.x is not None:
+        state.set_input(InputChoice("Upload", None, "Upload a PNG or JPEG image of a shape.", "info",
+                                    ref="upload:none").as_state())
+        return
+    ref = f"upload:{uploaded.file_id}"
+    _remember(ref, lambda: _from("Upload", uploaded.name, uploaded.getvalue(), ref))
+    if current_choice().x is not None:
         st.image(uploaded.getvalue(), caption=uploaded.name, width=140)
-    return choice
 
 
-def _examples(data_dir: Path) -> InputChoice:
+def _examples(data_dir: Path, active: bool) -> None:
     folder = resources.test_folder(data_dir)
     files = resources.class_images(str(folder)) if folder else {}
     if not any(files.values()):
-        return InputChoice(
-            "Examples", None, f"No example images: {data_dir} has no test_set/ with class folders.", "info"
-        )
+        if active:
+            state.set_input(InputChoice(
+                "Examples", None, f"No example images: {data_dir} has no test_set/ with class folders.", "info",
+                ref="examples:none",
+            ).as_state())
+        return
     classes = [name for name in CLASS_NAMES if files.get(name)]
     name = st.radio("Class", classes, horizontal=True, key=state.EXAMPLE_CLASS)
     paths = files[name]
@@ -124,16 +218,28 @@ def _examples(data_dir: Path) -> InputChoice:
     st.caption(f"{label} from {folder}")
     with guarded("examples"):
         st.image(path, width=140)
-    return _from("Examples", label, Path(path))
+    if active:
+        try:
+            version = Path(path).stat().st_mtime_ns
+        except OSError:
+            version = 0
+        ref = f"example:{path}:{version}"
+        _remember(ref, lambda: _from("Examples", label, Path(path), ref))
 
 
-def render_model_view(choice: InputChoice) -> None:
+# --- what the model sees ---------------------------------------------------------------------------------
+
+
+@st.fragment(key=MODEL_VIEW_FRAGMENT)
+def render_model_view() -> None:
     """'What the model sees': the exact 28x28 array the model gets, enlarged nearest-neighbour."""
-    if choice.x is None:
-        st.caption("What the model sees appears here.")
-        return
-    st.plotly_chart(
-        figures.input_image(choice.x, height=300), key="model_view", width="stretch",
-        config={"displayModeBar": False},
-    )
-    st.caption("The exact 28x28 array the model gets (hover for pixel values: 0 black, 1 white).")
+    with guarded("model view"):
+        choice = current_choice()
+        if choice.x is None:
+            st.caption("What the model sees appears here.")
+            return
+        st.plotly_chart(
+            figures.input_image(choice.x, height=300), key="model_view", width="stretch",
+            config={"displayModeBar": False},
+        )
+        st.caption("The exact 28x28 array the model gets (hover for pixel values: 0 black, 1 white).")

@@ -1,4 +1,9 @@
-"""The prediction: predicted class, confidence, and every softmax probability as bars."""
+"""The prediction: predicted class, confidence, and every softmax probability as bars.
+
+`prediction_section` is a fragment: a canvas report reruns it (with what the model sees and the
+explorer) without rerunning the page. The model runs once per (model file, input); the explorer reuses
+the cached result.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,18 @@ import streamlit as st
 
 from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
-from shapes_viz.ui.inputs import InputChoice
+from shapes_viz.ui import resources
+from shapes_viz.ui.inputs import PREDICTION_FRAGMENT, InputChoice, current_choice
+from shapes_viz.ui.safety import guarded
+
+
+@st.fragment(key=PREDICTION_FRAGMENT)
+def prediction_section(model: resources.CurrentModel) -> None:
+    """Run the model on the current input (cached) and show the result."""
+    with guarded("prediction"):
+        choice = current_choice()
+        activations = resources.run_model(model, choice.x, choice.source)
+        render_prediction(choice, activations.probabilities if activations else None, model.error)
 
 
 def render_prediction(choice: InputChoice, probabilities: np.ndarray | None, model_error: str | None = None) -> None:

@@ -20,15 +20,18 @@ CHANNEL_SLIDER = "explorer_channel_slider"
 CHANNEL_NUMBER = "explorer_channel_number"
 COLOR_RANGE = "explorer_range"
 GRID = "explorer_grid"
+STATS_OPEN = "explorer_stats_open"
 CANCEL_TRAINING = "cancel_training"
 
 # Plain state.
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
 CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid
 CURRENT = "current_input"  # {"identity": [path, mtime_ns, size], "digest": str, "x": (1,28,28,3) float32, "source": str}
+EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (its nested heatmap fragment exists)
+INPUT = "input_choice"  # the open input tab's input: {"source", "x" (or None), "message", "level", "label", "ref"}
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
-_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, TRAIN_NOTICE: None}
+_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, INPUT: None, TRAIN_NOTICE: None}
 
 
 def init() -> None:
@@ -46,6 +49,15 @@ def clear_canvas() -> None:
     old = canvas_key()
     st.session_state.pop(old, None)
     st.session_state[CANVAS_GENERATION] += 1
+
+
+def set_input(choice: dict[str, Any]) -> None:
+    """Remember the open tab's input (see `inputs.InputChoice.as_state`); the fragments that show it read it."""
+    st.session_state[INPUT] = choice
+
+
+def input_state() -> dict[str, Any] | None:
+    return st.session_state.get(INPUT)
 
 
 def set_current(identity: tuple[str, int, int], digest: str, x: np.ndarray, source: str) -> None:
