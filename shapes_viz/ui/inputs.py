@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from shapes_viz import figures
-from shapes_viz.config import CLASS_NAMES
+from shapes_viz.config import CHANNELS, CLASS_NAMES, IMAGE_SIZE
 from shapes_viz.errors import EmptyImageError, ImageError
 from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess
 from shapes_viz.ui import resources, state
@@ -26,6 +26,7 @@ from shapes_viz.ui.live_canvas import current_report, live_canvas, parse_drawing
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 SOURCES = ("Draw", "Upload", "Examples")
+BLANK = np.ones((1, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.float32)  # what the model would see of empty paper
 DRAWING_LABEL = "your drawing"
 LIVE_SUFFIX = " (live)"  # on the prediction's label while the pen is still down
 
@@ -34,13 +35,15 @@ LIVE_SUFFIX = " (live)"  # on the prediction's label while the pen is still down
 DRAW_FRAGMENT = "draw_fragment"
 MODEL_VIEW_FRAGMENT = "model_view_fragment"
 PREDICTION_FRAGMENT = "prediction_fragment"
+PROBABILITIES_FRAGMENT = "probabilities_fragment"
 EXPLORER_FRAGMENT = "explorer_fragment"
 SELECTED_FRAGMENT = "selected_fragment"
-# What a report reruns while the pen is down (the input, the prediction, the selected heatmap) and when it
-# lifts (the whole explorer too: pickers with their dead-channel counts, the layer grid, statistics). Before
-# the explorer shows anything (no input yet), a pen-down report reruns all of it once.
-PEN_DOWN_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
-PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, EXPLORER_FRAGMENT)
+# What a report reruns while the pen is down: the predicted class and the selected channel's heatmap. Each
+# Plotly chart a rerun redraws costs the browser ~50 ms, so what the model sees, the probability bars and
+# the explorer's layer grid follow when the pen lifts. Before the explorer shows anything (no input
+# yet), a pen-down report reruns all of it once. The explorer's key is last (see `rerun_fragments`).
+PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
+PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
 
 
 @dataclass(frozen=True)
@@ -235,11 +238,14 @@ def render_model_view() -> None:
     """'What the model sees': the exact 28x28 array the model gets, enlarged nearest-neighbour."""
     with guarded("model view"):
         choice = current_choice()
-        if choice.x is None:
-            st.caption("What the model sees appears here.")
-            return
+        # Blank paper until there is an input: the chart (and the browser's Plotly code) is there from the
+        # first page load, so the first prediction does not wait for it.
+        x = choice.x if choice.x is not None else BLANK
         st.plotly_chart(
-            figures.input_image(choice.x, height=300), key="model_view", width="stretch",
+            figures.input_image(x, height=300), key="model_view", width="stretch",
             config={"displayModeBar": False},
         )
-        st.caption("The exact 28x28 array the model gets (hover for pixel values: 0 black, 1 white).")
+        if choice.x is None:
+            st.caption("Nothing to see yet: blank paper. Draw, upload or pick an example.")
+        else:
+            st.caption("The exact 28x28 array the model gets (hover for pixel values: 0 black, 1 white).")

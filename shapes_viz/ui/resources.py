@@ -26,6 +26,7 @@ from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_c
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
 from shapes_viz.model import LayerInfo, file_identity, load_model, model_summary
+from shapes_viz.numpy_engine import NumpyEngine, Unsupported
 from shapes_viz.preprocessing import preprocess, to_uint8_image
 from shapes_viz.training import read_history
 from shapes_viz.training_jobs import TrainingJobs
@@ -41,7 +42,7 @@ class LoadedModel:
     """A model file loaded once for the whole server; treat as read-only."""
 
     identity: Identity
-    engine: ActivationEngine
+    engine: ActivationEngine | NumpyEngine
     summary: tuple[LayerInfo, ...]
 
     @property
@@ -63,20 +64,30 @@ def model_identity(path: Path | None = None) -> Identity | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model ...")
 def load_engine(identity: Identity) -> LoadedModel:
-    """The model of `identity` with its compiled activation engine (one per file version, shared)."""
-    model = load_model(identity[0])
-    loaded = LoadedModel(identity=identity, engine=ActivationEngine(model), summary=tuple(model_summary(model)))
+    """The model of `identity` with its activation engine (one per file version, shared).
+
+    The numpy engine when it reads the file (no TensorFlow in the server: ~3.5 s and ~600 MB less before
+    the first prediction); Keras + the compiled ActivationEngine otherwise. Both check the file first.
+    """
+    try:
+        engine: ActivationEngine | NumpyEngine = NumpyEngine.from_file(identity[0])
+        summary = engine.summary()
+    except Unsupported:
+        model = load_model(identity[0])
+        engine, summary = ActivationEngine(model), model_summary(model)
+    loaded = LoadedModel(identity=identity, engine=engine, summary=tuple(summary))
     freeze_long_lived_objects()
     return loaded
 
 
 def freeze_long_lived_objects() -> None:
-    """Hide everything alive now (TensorFlow, Keras, the model) from the garbage collector's full passes.
+    """Hide everything alive now (Streamlit, Plotly, the model; TensorFlow if loaded) from full GC passes.
 
     Streamlit runs `gc.collect(2)` after every script run, fragment reruns included (runner.postScriptGC).
-    With TensorFlow loaded that walks ~400,000 objects: ~200 ms of CPU after every rerun, longer than
-    everything else a canvas report costs. Frozen objects are never walked (nor freed), so unfreeze and
-    collect first: what an earlier model left behind can still be freed. Costs one full pass per model load.
+    That walks every tracked object: with TensorFlow loaded ~400,000 (~200 ms of CPU after every rerun),
+    without it still tens of ms, more than everything else a canvas report costs. Frozen objects are
+    never walked (nor freed), so unfreeze and collect first: what an earlier model left behind can still
+    be freed. Costs one full pass per model load.
     """
     gc.unfreeze()
     gc.collect()
