@@ -100,7 +100,7 @@ def input_digest(x: np.ndarray) -> str:
     return hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()[:24]
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner=False)  # ~330 kB each; a stroke adds one per report
 def activations(identity: Identity, digest: str, _x: np.ndarray) -> Activations:
     """Probabilities and every layer's output for one input, computed once per (model, input)."""
     ENGINE_RUNS["activations"] += 1
