@@ -178,7 +178,9 @@ def channel_heatmap(
     )
     if zmin is not None:
         trace.update(zmin=zmin, zmax=zmax)
-    return _figure([trace], dict(_image_axes(), height=height, margin=_IMAGE_MARGIN, title=dict(text=title)))
+    # The colour bar sits in a fixed right margin: letting it push the margins out lays the chart out twice.
+    margin = dict(_IMAGE_MARGIN, r=84, autoexpand=False)
+    return _figure([trace], dict(_image_axes(), height=height, margin=margin, title=dict(text=title)))
 
 
 # --- a whole layer ---------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ RECORDER = """
   };
   const tick = () => {
     const prediction = live('predicted_class');
-    note(seen.texts, prediction ? prediction.innerText : null);
+    note(seen.texts, prediction ? prediction.textContent : null);
     note(seen.heatmaps, signature('channel_heatmap'));
     note(seen.grids, signature('explorer_grid'));
     requestAnimationFrame(tick);

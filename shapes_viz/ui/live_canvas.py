@@ -24,7 +24,7 @@ from shapes_viz.errors import ImageError
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 18  # ~1.8 model pixels after the 10x downscale: thin enough for shapes, thick enough to survive
-INTERVAL_MS = 70  # at most ~14 reports a second while the pen moves; the server keeps the latest
+INTERVAL_MS = 50  # at most 20 reports a second while the pen moves; the server coalesces what it cannot keep up with
 SEND_SIDE = 112  # px, longer side of a report: 4x the model's 28 px, so preprocess still box-averages
 MAX_PNG_BYTES = 256 * 1024  # a report is a few kB; anything far larger did not come from this canvas
 
