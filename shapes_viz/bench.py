@@ -596,6 +596,14 @@ def bench_memory(quick: bool) -> list[Row]:
 # --- report ----------------------------------------------------------------------------------------------
 
 
+def _load_average() -> str:
+    """The machine's load average: other work on it slows every figure (2 cores are easily shared)."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def format_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -610,7 +618,7 @@ SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
 }
 
 
-def write_report(out: Path, table: str, sections: list[str], quick: bool) -> None:
+def write_report(out: Path, table: str, sections: list[str], quick: bool, load: str = "") -> None:
     """Put the table between the markers of `out` (creating the file if needed); the rest stays."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python -m shapes_viz.bench" + (" --quick" if quick else "")
@@ -618,7 +626,8 @@ def write_report(out: Path, table: str, sections: list[str], quick: bool) -> Non
         command += " --sections " + " ".join(sections)
     block = (
         f"{TABLE_START}\n`{command}` on {stamp}\n\nMachine: {machine_description()}\n\n"
-        f"Medians over repeats; ratios measured in the same run.\n\n{table}\n{TABLE_END}"
+        + (f"Load average (1, 5, 15 min) before / after the run: {load}\n\n" if load else "")
+        + f"Medians over repeats; ratios measured in the same run.\n\n{table}\n{TABLE_END}"
     )
     text = out.read_text() if out.exists() else "# Benchmarks\n\n"
     if TABLE_START in text and TABLE_END in text:
@@ -638,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="markdown file to write the table into (default docs/benchmarks.md; none with --quick)")
     args = parser.parse_args(argv)
     out = args.out or (None if args.quick else PROJECT_ROOT / "docs" / "benchmarks.md")
+    load_before = _load_average()
     rows: list[Row] = []
     for name in args.sections:
         print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -645,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(rows)
     print(table)
     if out is not None:
-        write_report(out, table, args.sections, args.quick)
+        write_report(out, table, args.sections, args.quick, f"{load_before} / {_load_average()}")
         print(f"wrote {out}", file=sys.stderr)
     return 0
 
