@@ -1,9 +1,9 @@
 """The sidebar: the current model, the Retrain form, and live training progress.
 
-Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. A fragment
-polls the job (every second on pages drawn while it runs, every five seconds otherwise) and shows epoch k
-of n, live loss/accuracy curves and Cancel, then the outcome. Every session sees the same job. When it ends,
-every session switches to the freshly published model (a new file identity) at its next interaction.
+Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. While a job
+is active, a fragment polls its status every second (epoch k of n, live loss/accuracy curves, Cancel);
+when the job ends it reruns the page, and the freshly published model (a new file identity) is loaded.
+Every session sees the same job; idle sessions look for a new job every few seconds.
 """
 
 from __future__ import annotations
@@ -94,10 +94,7 @@ def _form(data_dir: Path, disabled: bool) -> None:
             "Start training", key="train_start", type="primary", disabled=disabled, width="stretch",
         )
     if disabled:  # a press on a page drawn before the job started is dropped by Streamlit: say why
-        st.caption(
-            "One training at a time for the whole server. Start is enabled again once it has ended "
-            "and the page is redrawn (a new input or tab does that)."
-        )
+        st.caption("One training at a time for the whole server: Start is available again when this one ends.")
     if submitted:
         request = TrainRequest(
             data_dir=data_dir,
@@ -131,34 +128,27 @@ def _cancel() -> None:
         state.notice("warning", "Cancelling: the trainer stops within the current epoch; the old model stays.")
 
 
-# Every page polls the job (the one-second poller is drawn when a job was running at the page's last full run,
-# the five-second one otherwise) and shows its progress or outcome in place. No page is rerun when a job starts
-# or ends: an unsolicited rerun at that moment drops the click being made in the explorer. Every session,
-# the one that started the job included, switches to the new model at its next interaction.
-
-
 @st.fragment(run_every=1)
 def _live_progress() -> None:
-    """Polls the job every second (pages drawn while a job runs)."""
-    _job_status()
+    """Polls the job every second while it runs; reruns the page when it ends."""
+    with guarded("training progress"):
+        status = resources.training_jobs(str(resources.model_path())).status()
+        if not status.active:
+            st.rerun()  # done, failed or cancelled: the whole page picks up the outcome (and a new model)
+        _progress(status)
+        st.button(
+            "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
+            disabled=status.cancel_requested, width="stretch",
+        )
 
 
 @st.fragment(run_every=5)
 def _idle_status() -> None:
-    """Polls the job every five seconds (pages drawn while no job runs)."""
-    _job_status()
-
-
-def _job_status() -> None:
-    with guarded("training progress"):
+    """The last job's outcome; checks every few seconds whether another session started a job."""
+    with guarded("training status"):
         status = resources.training_jobs(str(resources.model_path())).status()
         if status.active:
-            _progress(status)
-            st.button(
-                "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
-                disabled=status.cancel_requested, width="stretch",
-            )
-            return
+            st.rerun()
         _outcome(status)
 
 
