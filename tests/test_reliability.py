@@ -13,6 +13,7 @@ threads racing, a real training diverging. Every test uses its own copy of a mod
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -25,6 +26,7 @@ import textwrap
 import threading
 import time
 import tomllib
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -418,6 +420,60 @@ def test_a_bad_upload_is_a_clear_message_and_the_app_keeps_serving(
     at.run()
     assert_clean(at)
     assert len(at.main.metric) == 1
+
+
+def canvas_report(data: bytes) -> dict:
+    """A live-canvas report as any client can send it over the WebSocket, carrying `data` as its "PNG"."""
+    return {"drawing": {"seq": 1, "pen": "up", "png": base64.b64encode(data).decode(), "strokes": 1}}
+
+
+# (id, row, the report's bytes, expected message, is it refused as not PNG/JPEG)
+BAD_CANVAS_REPORTS = [
+    ("tiff bytes", 7, lambda: encode(shape_image(), "TIFF"), "Only PNG or JPEG", True),
+    ("webp bytes", 7, lambda: encode(shape_image(), "WEBP"), "Only PNG or JPEG", True),
+    ("png declaring 20000x20000", 6, lambda: png_declaring(20000, 20000), "Image too large", False),
+    ("a real 12000x12000 png (170 kB)", 6, lambda: encode(Image.new("L", (12000, 12000), 255), optimize=True),
+     "Image too large", False),
+    ("truncated png", 8, lambda: shape_png()[:150], "Corrupt image", False),
+    ("blank canvas", 12, lambda: encode(Image.new("RGB", (280, 280), "white")), "draw or upload a shape first", False),
+]
+
+
+@pytest.mark.parametrize(
+    "row, make, expected, foreign", [pytest.param(*case[1:], id=case[0]) for case in BAD_CANVAS_REPORTS]
+)
+def test_a_crafted_canvas_report_is_checked_like_an_upload(
+    monkeypatch, tmp_path, trained, tiny_data, other_decoders, row, make, expected, foreign
+):
+    """Rows 6-8 and 12 through the drawing component: its report reaches preprocess() as bytes, so the same
+    format and size checks apply (the old st_canvas decoded its data URL with any Pillow decoder, unbounded)."""
+    model = own_model(tmp_path, trained)
+    point_app_at(monkeypatch, model, tiny_data)
+    data = make()
+    at = new_app()
+    at.session_state["canvas_0"] = canvas_report(data)
+    tracemalloc.start()
+    try:
+        at.run()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_clean(at)
+    assert expected in messages(at), messages(at)
+    assert not at.main.metric
+    assert peak < 64 * 1024 * 1024, f"{peak / 2**20:.0f} MB allocated while refusing it"
+    if foreign:
+        assert looked_at(other_decoders, data) == []
+
+
+def test_a_canvas_report_larger_than_any_real_one_is_refused_before_decoding(monkeypatch, tmp_path, trained, tiny_data):
+    model = own_model(tmp_path, trained)
+    point_app_at(monkeypatch, model, tiny_data)
+    at = new_app()
+    at.session_state["canvas_0"] = canvas_report(b"\x89PNG\r\n\x1a\n" + np.random.default_rng(0).bytes(2 * 2**20))
+    at.run()
+    assert_clean(at)
+    assert "too large" in messages(at) and not at.main.metric
 
 
 # --------------------------------------------------------------------------- row 16: kill the trainer while it publishes
@@ -841,3 +897,4 @@ def test_the_deployed_streamlit_config_has_every_protection():
     assert 1 <= server["maxUploadSize"] <= MAX_IMAGE_BYTES // 2**20  # MB; the decoder's own limit is above it
     assert client["toolbarMode"] == "viewer" and server["runOnSave"] is False
     assert settings["browser"]["gatherUsageStats"] is False
+
