@@ -114,6 +114,8 @@ class Results:
     retrain_outcome: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     load_average: dict[str, float] = field(default_factory=dict)  # 1-minute load: other work on the machine
+    server_cpu_s: dict[str, float] = field(default_factory=dict)  # the server's CPU seconds, start/end of the sessions
+    clock: dict[str, float] = field(default_factory=dict)
 
     layer_resets: int = 0  # the page showed another layer than the session had picked (not an error)
 
@@ -130,7 +132,15 @@ class Results:
             return {"n": len(values), "p50_ms": round(float(np.percentile(ms, 50)), 1),
                     "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
 
+        cpu = {}
+        if {"at_start", "at_end"} <= set(self.server_cpu_s) and self.completed:
+            used = self.server_cpu_s["at_end"] - self.server_cpu_s["at_start"]
+            span = self.clock["at_end"] - self.clock["at_start"]
+            cpu = {"server_cpu_s": round(used, 1), "per_interaction_ms": round(1000 * used / self.completed, 1),
+                   "interactions_per_s": round(self.completed / span, 2) if span > 0 else None,
+                   "server_cores_busy": round(used / span, 2) if span > 0 else None}
         return {
+            "server_cpu": cpu,
             "sessions": self.sessions, "interactions_per_session": self.interactions, "retrain": self.retrain,
             "cpus": self.cpus, "completed": self.completed, "errors": len(self.errors), "error_list": self.errors[:50],
             "latency": {"all": stats(every), **{kind: stats(v) for kind, v in sorted(self.latencies.items())}},
@@ -217,6 +227,11 @@ class MemorySampler(threading.Thread):
 
     def mark(self, name: str) -> None:
         self.marks[name] = round(self.sample()[0], 1)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process itself (not the trainer)."""
+        times = self.process.cpu_times()
+        return times.user + times.system
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -424,8 +439,12 @@ async def drive(url: str, args: argparse.Namespace, results: Results, memory: Me
                 return
             opened = await asyncio.gather(*(s.open() for s in sessions[1:]))
             memory.mark("after_pages_loaded")
+            results.server_cpu_s["at_start"] = memory.cpu_seconds()
+            results.clock["at_start"] = time.perf_counter()
             live = [sessions[0]] + [s for s, ok in zip(sessions[1:], opened) if ok]
             await asyncio.gather(*(s.run(retrain=args.retrain and s.index == 0) for s in live))
+            results.server_cpu_s["at_end"] = memory.cpu_seconds()
+            results.clock["at_end"] = time.perf_counter()
         finally:
             for session in sessions:
                 await session.close()
@@ -565,6 +584,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         if stats:
             print(f"{kind:<24}{stats['n']:>6}{stats['p50_ms']:>10}{stats['p95_ms']:>10}{stats['max_ms']:>10}")
     print("server RSS (MB): " + ", ".join(f"{k} {v}" for k, v in summary["server_rss_mb"].items()))
+    if summary["server_cpu"]:
+        cpu = summary["server_cpu"]
+        print(f"server CPU while the sessions ran: {cpu['server_cpu_s']} s for {summary['completed']} interactions "
+              f"({cpu['per_interaction_ms']} ms each, session polling and the retrain's page updates included), "
+              f"{cpu['interactions_per_s']} interactions/s, {cpu['server_cores_busy']} cores busy")
     if summary["layer_resets"]:
         print(f"layer picker jumped back to another layer {summary['layer_resets']} times (a UI finding, not an error)")
     if summary["retrain_outcome"]:
