@@ -144,11 +144,19 @@ def _live_progress() -> None:
 
 @st.fragment(run_every=5)
 def _idle_status() -> None:
-    """The last job's outcome; checks every few seconds whether another session started a job."""
-    with guarded("training status"):
+    """The last job's outcome; every few seconds it looks for a job another session started and, while one
+    runs, shows its progress and Cancel in place. It does not rerun the page for it: every page rerunning
+    when a job starts dropped the explorer clicks made at that moment. (This page's Start button stays
+    enabled; a press is told that a training is running.)"""
+    with guarded("training progress"):
         status = resources.training_jobs(str(resources.model_path())).status()
         if status.active:
-            st.rerun()
+            _progress(status)
+            st.button(
+                "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
+                disabled=status.cancel_requested, width="stretch",
+            )
+            return
         _outcome(status)
 
 

@@ -1,0 +1,293 @@
+"""Reliability rows that need the real server and a real browser (Debian Chromium through Playwright).
+
+Row 13: an upload far over `server.maxUploadSize` is refused by the browser before sending it, and by the
+server when a client sends it anyway (Content-Length, and a chunked body without one); the session goes on.
+Row 15: an exception inside a widget callback shows a generic message; the details are only in the server log.
+The deployed settings (.streamlit/config.toml) checked on the wire: XSRF tokens on uploads, no cross-origin
+WebSocket.
+
+The faults of row 15 are injected into the real server process by a `sitecustomize` module on its
+PYTHONPATH (the server runs the real app; two functions of shapes_viz.ui.state raise for one magic value).
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from PIL import Image, ImageDraw
+
+from browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PROJECT_ROOT,
+    chromium_available,
+    copy_model,
+    predicted_class,
+    screenshot,
+    streamlit_server,
+    wait_for_app,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
+]
+
+SHIPPED_MODEL = PROJECT_ROOT / "models" / "shapes_cnn.h5"
+SECRET = "SECRET-DETAIL-4f1c9"  # the text of the injected exceptions: must never reach the browser
+MAGIC_CHANNEL = 13  # selecting this channel makes the channel callback fail
+LIVE = ':not([data-stale="true"])'
+OVER_LIMIT_MB = 12  # server.maxUploadSize is 5 MB
+
+FAULTS = textwrap.dedent(
+    f"""
+    # Injected by tests/test_reliability_browser.py into the test server only.
+    import shapes_viz.ui.state as _state
+
+    _real_set_channel = _state.set_channel
+
+    def set_channel(channel):
+        if int(channel) == {MAGIC_CHANNEL}:
+            raise RuntimeError("{SECRET} in a guarded callback")
+        return _real_set_channel(channel)
+
+    def clear_canvas():
+        raise RuntimeError("{SECRET} in the Clear button's callback")
+
+    _state.set_channel = set_channel
+    _state.clear_canvas = clear_canvas
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """(url, server log) of `streamlit run app.py` with the deployed config, a model copy and the faults."""
+    if not SHIPPED_MODEL.exists():
+        pytest.skip(f"the trained model {SHIPPED_MODEL} is not in this checkout")
+    folder = tmp_path_factory.mktemp("reliability_browser")
+    model = copy_model(SHIPPED_MODEL, folder / "models")
+    faults = folder / "faults"
+    faults.mkdir()
+    (faults / "sitecustomize.py").write_text(FAULTS)
+    data = folder / "data"
+    from shapes_viz.generator import generate_dataset
+
+    generate_dataset(data, per_class=4, seed=0)
+    log = folder / "server.log"
+    env = {
+        "SHAPES_VIZ_MODEL": str(model), "SHAPES_VIZ_DATA": str(data),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(faults), str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    with streamlit_server(env, log) as url:
+        yield url, log
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server[0])
+    wait_for_app(page)
+    yield page
+    context.close()
+
+
+def shape_png(shape: str = "circles") -> bytes:
+    image = Image.new("RGB", (200, 200), "white")
+    draw = ImageDraw.Draw(image)
+    if shape == "circles":
+        draw.ellipse([30, 30, 170, 170], outline="black", width=10)
+    else:
+        draw.polygon([(100, 20), (180, 180), (20, 180)], outline="black", width=10)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(page, name: str, data: bytes) -> None:
+    page.get_by_role("tab", name="Upload").click()
+    page.locator(".st-key-upload_file input[type=file]").set_input_files(
+        files=[{"name": name, "mimeType": "image/png", "buffer": data}]
+    )
+
+
+def wait_for_text(read, needle: str, what: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = read()
+        except Exception:  # noqa: BLE001 - the element is being redrawn
+            text = ""
+        if needle in text:
+            return text
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: {needle!r} never appeared; last text: {text!r}")
+
+
+def assert_page_shows_no_details(page) -> None:
+    body = page.locator("body").inner_text()
+    assert SECRET not in body and "Traceback" not in body and "RuntimeError" not in body, body[-2000:]
+
+
+def upload_url_and_token(page) -> tuple[str, str]:
+    """Upload a small PNG like a user; return the session's real upload URL and its XSRF cookie."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url) if "/_stcore/upload_file/" in request.url else None)
+    upload(page, "circle.png", shape_png())
+    wait_for_text(lambda: predicted_class(page), "circle.png", "the small upload")
+    assert urls, "the browser sent no upload request"
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
+    return urls[-1], token
+
+
+def multipart(name: str, data: bytes, boundary: str = "----shapesvizboundary") -> tuple[bytes, str]:
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+# --------------------------------------------------------------------------- row 13
+
+
+def test_an_upload_over_the_limit_is_refused_in_the_browser_and_the_session_goes_on(page):
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if "/_stcore/upload_file/" in request.url else None)
+    upload(page, "huge.png", b"\x89PNG\r\n\x1a\n" + os.urandom(OVER_LIMIT_MB * 2**20))
+    text = wait_for_text(lambda: page.locator(".st-key-upload_file").inner_text(), "File must be 5.0MB or smaller",
+                         "the uploader's size message")
+    assert "huge.png" in text
+    assert sent == [], "the browser sent the oversized file"
+    assert_page_shows_no_details(page)
+    upload(page, "circle.png", shape_png())  # the same session goes on
+    assert "circles" in wait_for_text(lambda: predicted_class(page), "circle.png", "a normal upload after it")
+    screenshot(page, "reliability_upload_over_limit")
+
+
+def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, server):
+    url, token = upload_url_and_token(page)
+    parsed = urlparse(url)
+    cookie = f"_streamlit_xsrf={token}"
+    body, content_type = multipart("huge.png", b"\x89PNG\r\n\x1a\n" + os.urandom(OVER_LIMIT_MB * 2**20))
+
+    # 1. with Content-Length: refused before the body is read
+    response = page.context.request.put(url, data=body, headers={"Content-Type": content_type, "X-Xsrftoken": token})
+    assert response.status == 413, (response.status, response.text())
+
+    # 2. chunked, no Content-Length: refused while streaming (the connection may be cut before we finish)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    status = None
+    try:
+        connection.putrequest("PUT", parsed.path)
+        for name, value in (("Content-Type", content_type), ("X-Xsrftoken", token), ("Cookie", cookie),
+                            ("Transfer-Encoding", "chunked")):
+            connection.putheader(name, value)
+        connection.endheaders()
+        for start in range(0, len(body), 256 * 1024):
+            chunk = body[start : start + 256 * 1024]
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+        status = connection.getresponse().status
+    except (ConnectionError, http.client.HTTPException):
+        pass  # the server closed the connection once the cap was passed
+    finally:
+        connection.close()
+    assert status in (413, None), status
+    log = server[1]
+    wait_for_text(log.read_text, "Upload rejected: request body exceeded the size limit while streaming",
+                  "the server's log line for the streamed upload")
+
+    # 3. without the XSRF token: refused whatever the size (XSRF protection is on)
+    small, content_type = multipart("circle.png", shape_png())
+    response = page.context.request.put(url, data=small, headers={"Content-Type": content_type})
+    assert response.status == 403, response.status
+
+    # the server and this session go on
+    assert page.context.request.get(f"{parsed.scheme}://{parsed.netloc}/_stcore/health").status == 200
+    upload(page, "triangle.png", shape_png("triangles"))
+    wait_for_text(lambda: predicted_class(page), "triangle.png", "an upload after the refusals")
+    assert_page_shows_no_details(page)
+
+
+# --------------------------------------------------------------------------- row 15
+
+
+def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_log(page, server):
+    upload(page, "circle.png", shape_png())
+    wait_for_text(lambda: predicted_class(page), "circle.png", "the prediction")
+    field = page.locator(".st-key-explorer_channel_number input")
+    field.fill(str(MAGIC_CHANNEL))
+    field.press("Enter")
+    explorer = page.locator("body")
+    wait_for_text(explorer.inner_text, "Something went wrong in the explorer section. The details are in the server log.",
+                  "the generic message")
+    assert_page_shows_no_details(page)
+    log = wait_for_text(server[1].read_text, f"{SECRET} in a guarded callback", "the details in the server log")
+    assert "Traceback (most recent call last)" in log
+    screenshot(page, "reliability_callback_error")
+    field.fill("2")  # the explorer goes on
+    field.press("Enter")
+    page.locator(f".st-key-channel_heatmap{LIVE} .js-plotly-plot").wait_for()
+
+
+def test_an_exception_in_any_other_callback_shows_no_details_in_the_browser(page, server):
+    """The Clear button's callback fails: whichever layer catches it (the app's guard or Streamlit itself with
+    client.showErrorDetails = "none"), the browser gets a generic message and the log gets the traceback."""
+    page.locator(".st-key-clear_canvas button").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = page.locator("body").inner_text()
+        if "Something went wrong" in body or page.locator("[data-testid=stException]").count():
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no error message after the failing callback: {body[-1500:]}")
+    assert_page_shows_no_details(page)
+    exceptions = page.locator("[data-testid=stException]")
+    for i in range(exceptions.count()):
+        text = exceptions.nth(i).inner_text()
+        assert SECRET not in text and "Traceback" not in text, text
+    log = wait_for_text(server[1].read_text, f"{SECRET} in the Clear button's callback", "the details in the log")
+    assert "Traceback (most recent call last)" in log
+    screenshot(page, "reliability_unguarded_callback_error")
+    upload(page, "circle.png", shape_png())  # the session goes on
+    wait_for_text(lambda: predicted_class(page), "circle.png", "an upload after the error")
+
+
+# --------------------------------------------------------------------------- the deployed settings on the wire
+
+
+def test_a_websocket_from_another_origin_is_refused(server):
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
+    from websockets.sync.client import connect
+
+    url = server[0].replace("http://", "ws://") + "/_stcore/stream"
+    with connect(url, origin=server[0], subprotocols=["streamlit"], open_timeout=30) as same_origin:
+        assert same_origin.subprotocol == "streamlit"
+    with pytest.raises((InvalidStatus, InvalidHandshake)) as refused:
+        with connect(url, origin="http://evil.example", subprotocols=["streamlit"], open_timeout=30):
+            pass
+    if isinstance(refused.value, InvalidStatus):
+        assert refused.value.response.status_code == 403
