@@ -232,6 +232,33 @@ def test_layer_picker_lists_every_layer_with_type_and_shape(app_env):
     assert any("flatten · Flatten · 64 units (vector)" in option for option in picker.options)
 
 
+def test_the_picked_layer_survives_a_moment_without_input(app_env):
+    """Replacing an upload (or a refused file) gives a full run without input, in which the explorer draws no
+    picker and Streamlit drops the picker's widget state; the next input must keep the layer picked."""
+    at = upload(new_app(), shape_png("squares"))
+    at.selectbox(key="explorer_layer").select("conv2_1").run()
+    at.number_input(key="explorer_channel_number").set_value(7).run()
+    blank = io.BytesIO()
+    Image.new("RGB", (50, 50), "white").save(blank, format="PNG")
+    at.file_uploader(key="upload_file").upload("blank.png", blank.getvalue(), "image/png")
+    at.run()
+    assert not at.get("selectbox") or all(box.key != "explorer_layer" for box in at.selectbox)  # no picker now
+    at.file_uploader(key="upload_file").upload("circle.png", shape_png("circles"), "image/png")
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="explorer_layer").value == "conv2_1"
+    assert "conv2_1 · channel 7" in chart(at, "channel_heatmap")["layout"]["title"]["text"]
+
+
+def test_layer_labels_do_not_depend_on_the_input(app_env):
+    """The browser sends the picker's value back as its label: a label that changes with the input (e.g. a
+    dead-channel count) would make Streamlit fall back to the first layer."""
+    first = upload(new_app(), shape_png("squares")).selectbox(key="explorer_layer").options
+    second = upload(new_app(), shape_png("triangles")).selectbox(key="explorer_layer").options
+    assert first == second
+    assert not any("dead" in label for label in first)  # dead channels are listed under the channel picker
+
+
 def canvas_report(seq: int = 1, pen: str = "up", size: tuple[int, int] = (200, 190)) -> dict:
     """What the live canvas reports: the ink's bounding region as a PNG, black strokes on white."""
     width, height = size

@@ -41,9 +41,13 @@ def shape_text(layer: LayerActivation) -> str:
 
 
 def layer_label(layer: LayerActivation) -> str:
-    """The picker's text for a layer: name, type, output shape, dead channels."""
-    dead = int(layer.stats.dead.sum())
-    return f"{layer.name} · {layer.kind} · {shape_text(layer)}" + (f" · {dead} dead" if dead else "")
+    """The picker's text for a layer: name, type, output shape.
+
+    Nothing that depends on the input (such as the dead-channel count, shown under the channel picker):
+    the browser sends the selectbox's value back as this text, and a label that changed with a new input
+    made Streamlit fall back to the first layer.
+    """
+    return f"{layer.name} · {layer.kind} · {shape_text(layer)}"
 
 
 @st.fragment(key=EXPLORER_FRAGMENT)
@@ -102,9 +106,7 @@ def selected_view() -> None:
         acts = _current_activations()
         if acts is None:
             return
-        names = [layer.name for layer in acts.layers]
-        name = st.session_state.get(state.LAYER)
-        layer = acts.layer(name if name in names else names[0])
+        layer = acts.layer(_picked_layer_name(acts))
         channel = min(max(int(st.session_state.get(state.CHANNEL, 0)), 0), layer.channels - 1)
         mode = st.session_state.get(state.COLOR_RANGE) or RANGE_CHANNEL
         if layer.is_map:
@@ -113,16 +115,32 @@ def selected_view() -> None:
             _vector_view(layer, channel, mode, _network_max(acts))
 
 
-def _layer_picker(acts: Activations) -> LayerActivation:
+def _picked_layer_name(acts: Activations) -> str:
+    """The layer picked last (a plain copy in session state), or the first layer."""
     names = [layer.name for layer in acts.layers]
-    if st.session_state.get(state.LAYER) not in names:
-        st.session_state[state.LAYER] = names[0]
+    picked = st.session_state.get(state.PICKED_LAYER)
+    return picked if picked in names else names[0]
+
+
+def _layer_picker(acts: Activations) -> LayerActivation:
+    """The layer selectbox. Its widget state is not the source of truth: Streamlit drops a widget's state
+    after a full run that did not draw it (e.g. while an upload is replaced and there is no input for a
+    moment), so the picked layer lives in `state.PICKED_LAYER` and is put back into the widget each run."""
+    name = _picked_layer_name(acts)
+    if st.session_state.get(state.LAYER) != name:
+        st.session_state[state.LAYER] = name
     labels = {layer.name: layer_label(layer) for layer in acts.layers}
     name = st.selectbox(
-        "Layer", names, key=state.LAYER, format_func=labels.__getitem__,
+        "Layer", list(labels), key=state.LAYER, format_func=labels.__getitem__, on_change=_layer_changed,
         help="Every layer of the network with its type and output shape. Flatten and Dense outputs are vectors.",
     )
+    st.session_state[state.PICKED_LAYER] = name
     return acts.layer(name)
+
+
+@guarded_callback("explorer")
+def _layer_changed() -> None:
+    st.session_state[state.PICKED_LAYER] = st.session_state.get(state.LAYER)
 
 
 def _channel_picker(layer: LayerActivation) -> int:

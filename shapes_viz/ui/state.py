@@ -26,12 +26,15 @@ CANCEL_TRAINING = "cancel_training"
 # Plain state.
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
 CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid
+PICKED_LAYER = "explorer_picked_layer"  # the layer picked last; outlives runs in which the picker is not drawn
 CURRENT = "current_input"  # {"identity": [path, mtime_ns, size], "digest": str, "x": (1,28,28,3) float32, "source": str}
 EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (its nested heatmap fragment exists)
 INPUT = "input_choice"  # the open input tab's input: {"source", "x" (or None), "message", "level", "label", "ref"}
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
-_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, INPUT: None, TRAIN_NOTICE: None}
+_DEFAULTS: dict[str, Any] = {
+    CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None,
+}
 
 
 def init() -> None:
