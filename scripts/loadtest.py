@@ -69,6 +69,12 @@ HEATMAP_TITLE = """() => {
     if (!d || !d.layout || !d.layout.title) return null;
     return String(d.layout.title.text || '').replace(/<[^>]*>/g, '');  // Plotly wraps it in <b>
 }""" % LIVE
+PICKER_TEXT = """() => {
+    const el = document.querySelector('.st-key-explorer_layer%s');
+    if (!el) return null;
+    const input = el.querySelector('input');
+    return (input && input.value) || el.innerText.replace('Layer', '').trim();
+}""" % LIVE
 # The heatmap's title is "<layer> · channel <k>[ (dead)]". A layer pick waits for the layer, a channel pick
 # for the channel (on whichever layer the page shows: see "layer resets" in the summary).
 HEATMAP_SHOWS = """([layer, channel]) => {
@@ -282,6 +288,7 @@ class Session:
         self.page = None
         self.context = None
         self.failures = 0
+        self.last_step = "opening"  # the interaction before the current one (reported with a layer reset)
 
     def error(self, text: str) -> None:
         self.results.errors.append(f"{time.perf_counter() - self.args.t0:6.1f} s, session {self.index}: {text}")
@@ -374,6 +381,9 @@ class Session:
         layer, channel = match.group(1), int(match.group(2))
         if self.picked_layer is not None and layer != self.picked_layer:
             self.results.layer_resets += 1
+            picker = await self.page.evaluate(PICKER_TEXT)
+            print(f"  {time.perf_counter() - self.args.t0:6.1f} s, session {self.index}: picked {self.picked_layer}, "
+                  f"the heatmap shows {layer}, the picker shows {picker!r} (after {self.last_step})", flush=True)
             self.picked_layer = None
         self.layer, self.channel = layer, channel
 
@@ -416,6 +426,7 @@ class Session:
             try:
                 await self.settle()
                 await (step(k) if step == self.upload else step())
+                self.last_step = step.__name__
             except Exception as exc:  # noqa: BLE001 - a locator that never appeared, a closed page
                 self.error(f"{step.__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
                 await self.evidence(step.__name__)

@@ -123,17 +123,23 @@ def _picked_layer_name(acts: Activations) -> str:
 
 
 def _layer_picker(acts: Activations) -> LayerActivation:
-    """The layer selectbox. Its widget state is not the source of truth: Streamlit drops a widget's state
-    after a full run that did not draw it (e.g. while an upload is replaced and there is no input for a
-    moment), so the picked layer lives in `state.PICKED_LAYER` and is put back into the widget each run."""
-    name = _picked_layer_name(acts)
-    if st.session_state.get(state.LAYER) != name:
-        st.session_state[state.LAYER] = name
+    """The layer selectbox, showing the layer picked last (`state.PICKED_LAYER`, a plain copy).
+
+    The widget's own state is not enough: Streamlit drops it after a full run that did not draw the picker
+    (e.g. while an upload is replaced and there is no input for a moment), and a picker the browser mounts
+    afresh shows the widget's default, not the server's value. So the default (`index`) is always the
+    picked layer: whichever side forgot, both show the same layer.
+    """
+    picked = _picked_layer_name(acts)
     labels = {layer.name: layer_label(layer) for layer in acts.layers}
+    names = list(labels)
     name = st.selectbox(
-        "Layer", list(labels), key=state.LAYER, format_func=labels.__getitem__, on_change=_layer_changed,
+        "Layer", names, index=names.index(picked), key=state.LAYER, format_func=labels.__getitem__,
+        on_change=_layer_changed,
         help="Every layer of the network with its type and output shape. Flatten and Dense outputs are vectors.",
     )
+    if name not in labels:  # a value the browser kept from another model's picker
+        name = picked
     st.session_state[state.PICKED_LAYER] = name
     return acts.layer(name)
 
