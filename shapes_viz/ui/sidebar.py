@@ -1,9 +1,11 @@
 """The sidebar: the current model, the Retrain form, and live training progress.
 
-Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. While a job
-is active, a fragment polls its status every second (epoch k of n, live loss/accuracy curves, Cancel);
-when the job ends it reruns the page, and the freshly published model (a new file identity) is loaded.
-Every session sees the same job; idle sessions look for a new job every few seconds.
+Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. Every session
+sees the same job. A page drawn while a job runs polls it every second (epoch k of n, live loss/accuracy
+curves, Cancel) and reruns once when it ends, which enables its Start button again. A page drawn while no
+job ran looks for one every few seconds and shows its progress, Cancel and outcome in place, without
+rerunning the page (a page rerun drops the clicks being made at that moment). Either way the freshly
+published model (a new file identity) is used from the page's next interaction.
 """
 
 from __future__ import annotations
