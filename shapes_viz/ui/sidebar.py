@@ -1,11 +1,11 @@
 """The sidebar: the current model, the Retrain form, and live training progress.
 
 Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. Every session
-sees the same job. A page drawn while a job runs polls it every second (epoch k of n, live loss/accuracy
-curves, Cancel) and reruns once when it ends, which enables its Start button again. A page drawn while no
-job ran looks for one every few seconds and shows its progress, Cancel and outcome in place, without
-rerunning the page (a page rerun drops the clicks being made at that moment). Either way the freshly
-published model (a new file identity) is used from the page's next interaction.
+sees the same job through a status fragment that polls it: every second on a page drawn while a job runs
+(epoch k of n, live loss/accuracy curves, Cancel), every few seconds otherwise. Progress and outcome are
+shown in place: the server never reruns a page by itself (a page rerun drops what the session was doing at
+that moment: explorer clicks, an upload waiting for its URL). Start stays enabled; a press while a job runs
+is told so. The freshly published model (a new file identity) is used from the page's next interaction.
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def render_training(data_dir: Path) -> None:
         status = jobs.status()
         _notice()
         if status.active:
-            _live_progress()
+            _live_status()
         else:
             _idle_status()
-        _form(data_dir, disabled=status.active)
+        _form(data_dir)
 
 
 def _notice() -> None:
@@ -71,7 +71,7 @@ def _notice() -> None:
         st.session_state[state.TRAIN_NOTICE] = None
 
 
-def _form(data_dir: Path, disabled: bool) -> None:
+def _form(data_dir: Path) -> None:
     recipes = list(RECIPES)
     with st.form("retrain_form", border=True):
         source = st.radio(
@@ -92,11 +92,9 @@ def _form(data_dir: Path, disabled: bool) -> None:
         batch = cols[1].number_input(
             "Batch size", 1, 1024, value=None, step=1, key="train_batch", placeholder="recipe's",
         )
-        submitted = st.form_submit_button(
-            "Start training", key="train_start", type="primary", disabled=disabled, width="stretch",
-        )
-    if disabled:  # a press on a page drawn before the job started is dropped by Streamlit: say why
-        st.caption("One training at a time for the whole server: Start is available again when this one ends.")
+        # Never disabled: a press while another job runs is told so (a button disabled on a page drawn during
+        # a job would stay disabled after it, since the page is not rerun when the job ends).
+        submitted = st.form_submit_button("Start training", key="train_start", type="primary", width="stretch")
     if submitted:
         request = TrainRequest(
             data_dir=data_dir,
@@ -131,35 +129,30 @@ def _cancel() -> None:
 
 
 @st.fragment(run_every=1)
-def _live_progress() -> None:
-    """Polls the job every second while it runs; reruns the page when it ends."""
+def _live_status() -> None:
+    """The job's status, every second: drawn on pages whose last full run saw a job running. It goes on
+    polling every second after the job ends, until the page's next full run draws `_idle_status` instead."""
+    _status()
+
+
+@st.fragment(run_every=5)
+def _idle_status() -> None:
+    """The job's status, every few seconds: a job another session starts appears here within 5 s."""
+    _status()
+
+
+def _status() -> None:
+    """Progress and Cancel while a job runs, else the last job's outcome; never a page rerun."""
     with guarded("training progress"):
         status = resources.training_jobs(str(resources.model_path())).status()
         if not status.active:
-            st.rerun()  # done, failed or cancelled: the whole page picks up the outcome (and a new model)
+            _outcome(status)
+            return
         _progress(status)
         st.button(
             "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
             disabled=status.cancel_requested, width="stretch",
         )
-
-
-@st.fragment(run_every=5)
-def _idle_status() -> None:
-    """The last job's outcome; every few seconds it looks for a job another session started and, while one
-    runs, shows its progress and Cancel in place. It does not rerun the page for it: every page rerunning
-    when a job starts dropped the explorer clicks made at that moment. (This page's Start button stays
-    enabled; a press is told that a training is running.)"""
-    with guarded("training progress"):
-        status = resources.training_jobs(str(resources.model_path())).status()
-        if status.active:
-            _progress(status)
-            st.button(
-                "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
-                disabled=status.cancel_requested, width="stretch",
-            )
-            return
-        _outcome(status)
 
 
 def _progress(status: JobStatus) -> None:
