@@ -91,7 +91,16 @@ def test_only_app_and_the_ui_package_import_streamlit():
         str(p.relative_to(ROOT)) for p in python_files() if "streamlit" in top_level(imported_modules(p))
     }
     allowed = {"app.py"} | {str(p.relative_to(ROOT)) for p in (PACKAGE / "ui").rglob("*.py")}
+    allowed.add(WIRE_CLIENT)  # the WebSocket load test speaks Streamlit's wire format: only streamlit.proto
     assert importers <= allowed, sorted(importers - allowed)
+
+
+WIRE_CLIENT = "scripts/loadtest_ws.py"
+
+
+def test_the_wire_client_uses_only_streamlits_protocol_messages():
+    names = {n for n in imported_modules(ROOT / WIRE_CLIENT) if top_level({n}) == {"streamlit"}}
+    assert names and all(n.startswith("streamlit.proto.") for n in names), sorted(names)
 
 
 def test_importing_the_core_loads_no_streamlit_plotly_or_tensorflow():
