@@ -30,6 +30,12 @@ IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG")  # decoders allowed, chosen by 
 MAX_MODEL_BYTES: int = 64 * 1024 * 1024
 MAX_MODEL_PARAMS: int = 5_000_000
 
+# The publish gate (shapes_viz.training.train): a retrained model whose accuracy on the run's validation images is
+# lower than the current model's on the same images by more than this is not published, unless the caller asks
+# (publish_if_worse / --publish-if-worse / "Publish even if worse"). 0.01 = one percentage point: enough to let
+# a tie or a one-image difference on a small split through, never a drop to chance.
+PUBLISH_MARGIN: float = 0.01
+
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 
 

@@ -29,5 +29,25 @@ class TrainingCancelled(TrainingError):
     """Training was stopped on request; nothing was published."""
 
 
+class ModelNotPublished(TrainingError):
+    """The publish gate kept the current model: the new one was worse on the same validation images.
+
+    Attributes:
+        new_accuracy, current_accuracy: accuracies in [0, 1] of the new and the current model.
+        val_count: how many validation images both were measured on.
+        summary: the message without the "how to publish anyway" hint (each caller words its own).
+    """
+
+    def __init__(self, new_accuracy: float, current_accuracy: float, val_count: int, hint: str = ""):
+        self.new_accuracy = float(new_accuracy)
+        self.current_accuracy = float(current_accuracy)
+        self.val_count = int(val_count)
+        self.summary = (
+            f"Not published: the new model reached {self.new_accuracy:.1%} on the {self.val_count} validation "
+            f"images, the current model {self.current_accuracy:.1%} on the same images; the current model stays."
+        )
+        super().__init__(f"{self.summary} {hint}".strip())
+
+
 class TrainingBusyError(TrainingError):
     """Another training is already running on this server."""

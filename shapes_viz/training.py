@@ -5,7 +5,9 @@
 it through tf.data (cache, shuffle, augmentation, prefetch), keeps the weights of the best epoch by
 val_accuracy in memory, and publishes the model and its history JSON only if training finished
 normally: temp file in the same folder, reload check, `os.replace`. NaN loss or a stop request
-publishes nothing. One training per model file at a time (an OS-level lock on `<model>.lock`,
+publishes nothing. The publish gate: when a model is already published there, it is measured on the
+same validation images, and a new model worse by more than `PUBLISH_MARGIN` is not published
+(`ModelNotPublished`) unless the caller passes `publish_if_worse=True`. One training per model file at a time (an OS-level lock on `<model>.lock`,
 released by the kernel even if the trainer crashes).
 
 Progress is reported through plain callables (`on_event` receives dicts), so the CLI can print or
@@ -29,10 +31,18 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, NUM_CLASSES, RECIPES, Recipe, history_path
-from shapes_viz.dataset import DatasetSplits, load_dataset
-from shapes_viz.errors import TrainingBusyError, TrainingCancelled, TrainingError
-from shapes_viz.model import build_model, public_file_mode, save_model_atomic
+from shapes_viz.config import (
+    CLASS_NAMES,
+    DEFAULT_RECIPE,
+    NUM_CLASSES,
+    PUBLISH_MARGIN,
+    RECIPES,
+    Recipe,
+    history_path,
+)
+from shapes_viz.dataset import DatasetSplits, LabeledImages, load_dataset
+from shapes_viz.errors import ModelFileError, ModelNotPublished, TrainingBusyError, TrainingCancelled, TrainingError
+from shapes_viz.model import build_model, load_model, public_file_mode, save_model_atomic
 
 Event = dict[str, Any]
 
@@ -56,6 +66,12 @@ class TrainingResult:
     @property
     def val_accuracy(self) -> float:
         return float(self.history["val_accuracy_best"])
+
+    @property
+    def publish_gate(self) -> dict[str, Any]:
+        """The gate's record (see `train`): new_accuracy, current_accuracy (None without a usable current model),
+        val_count, decision."""
+        return dict(self.history["publish_gate"])
 
 
 def resolve_recipe(name: str = DEFAULT_RECIPE, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
@@ -118,6 +134,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     verbose: int | str = 0,
     data_description: str | None = None,
+    publish_if_worse: bool = False,
 ) -> TrainingResult:
     """Train on `data_dir` and publish the best epoch's model at `out_path` (.h5 or .keras).
 
@@ -130,9 +147,19 @@ def train(
         should_stop: polled after every batch; True stops within the epoch and publishes nothing.
         verbose: Keras' progress output (0 silent, "auto", 1 bar, 2 one line per epoch).
         data_description: how the data was made, recorded in the history (default: the folder).
+        publish_if_worse: publish even if the new model is worse than the current one (the gate still measures
+            and records both; see `publish_gate`).
+
+    The publish gate: if a model is published at `out_path`, it is loaded through `load_model` (file checks,
+    safe mode) and measured on this run's validation images, as is the new model (best epoch). If the new
+    accuracy is below the current one by more than `config.PUBLISH_MARGIN`, nothing is published and
+    `ModelNotPublished` is raised (unless `publish_if_worse`). Without a current model, or one that cannot be
+    loaded, the new model is published. Both accuracies and the decision are in the history's "publish_gate"
+    and the "done" event.
 
     Raises:
         TrainingBusyError: another training of the same model is running.
+        ModelNotPublished: the new model is worse than the current one (which stays, with its history).
         TrainingCancelled: `should_stop` returned True.
         TrainingError: NaN loss, bad recipe, or publishing failed (the old model stays).
         DatasetError: the data folder cannot be used.
@@ -185,11 +212,62 @@ def train(
                 "Try a lower learning rate or the 'stable' recipe."
             )
         model.set_weights(watcher.best_weights)
+        gate = publish_gate(model, out_path, splits.validation, publish_if_worse)
         history = _history(watcher, chosen, splits, seed, time.perf_counter() - started, data_description)
+        history["publish_gate"] = gate
         _publish(model, out_path, history)
     emit({"event": "done", "model_path": str(out_path), "best_epoch": history["best_epoch"],
-          "val_accuracy": history["val_accuracy_best"], "seconds": history["seconds"]})
+          "val_accuracy": history["val_accuracy_best"], "seconds": history["seconds"], "publish_gate": gate})
     return TrainingResult(out_path, history)
+
+
+def validation_accuracy(model, validation: LabeledImages) -> float:
+    """Share of `validation` images (preprocessed, as trained on) whose argmax prediction is the label."""
+    from shapes_viz.evaluation import predict_batch
+
+    predicted = predict_batch(model, validation.images).argmax(axis=1)
+    return float(np.mean(predicted == validation.labels))
+
+
+def publish_gate(model, out_path: Path, validation: LabeledImages, publish_if_worse: bool = False) -> dict[str, Any]:
+    """Compare `model` with the model published at `out_path` on the same validation images.
+
+    Returns:
+        {"new_accuracy": float, "current_accuracy": float | None, "val_count": int, "margin": float,
+         "decision": str}; "decision" says why publishing goes ahead ("not worse than the current model",
+        "publish_if_worse", "no current model", "current model unusable: ...", "no validation images").
+
+    Raises:
+        ModelNotPublished: the new accuracy is below the current one by more than PUBLISH_MARGIN and
+            `publish_if_worse` is False.
+    """
+    count = len(validation)
+    record: dict[str, Any] = {"new_accuracy": None, "current_accuracy": None, "val_count": count,
+                              "margin": PUBLISH_MARGIN, "decision": ""}
+    if count == 0:
+        record["decision"] = "no validation images: published without comparing"
+        return record
+    record["new_accuracy"] = validation_accuracy(model, validation)
+    if not out_path.exists():
+        record["decision"] = "no current model: published"
+        return record
+    try:
+        current = load_model(out_path)
+    except (ModelFileError, OSError) as exc:  # anything beats no usable model
+        record["decision"] = f"the current model cannot be used ({exc}): published without comparing"
+        return record
+    record["current_accuracy"] = validation_accuracy(current, validation)
+    worse = record["current_accuracy"] - record["new_accuracy"] > PUBLISH_MARGIN + 1e-9
+    if not worse:
+        record["decision"] = "not worse than the current model: published"
+    elif publish_if_worse:
+        record["decision"] = "worse than the current model, published as asked (publish_if_worse)"
+    else:
+        raise ModelNotPublished(
+            record["new_accuracy"], record["current_accuracy"], count,
+            hint="Pass publish_if_worse=True (CLI: --publish-if-worse) to replace it anyway.",
+        )
+    return record
 
 
 def _strategy(tf):

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from shapes_viz import config
 from shapes_viz.config import history_path
-from shapes_viz.errors import DatasetError, TrainingBusyError, TrainingCancelled, TrainingError
+from shapes_viz.errors import DatasetError, ModelNotPublished, TrainingBusyError, TrainingCancelled, TrainingError
 from shapes_viz.model import load_model
 from shapes_viz.training import (
     is_training,
@@ -30,9 +31,10 @@ from shapes_viz.training import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation split: a better current model
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
-    "recipe", "data", "classes", "seed", "date", "seconds",
+    "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -82,6 +84,12 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert events[1]["epoch"] == 1 and events[1]["epochs"] == 1
     assert events[1]["val_accuracy"] == history["val_accuracy"][0]
     assert events[2]["model_path"] == str(path) and events[2]["best_epoch"] == 1
+    # no current model: published, with the new model's accuracy on the 9 validation images recorded
+    gate = history["publish_gate"]
+    assert gate == result.publish_gate == events[2]["publish_gate"]
+    assert gate["decision"] == "no current model: published" and gate["current_accuracy"] is None
+    assert gate["val_count"] == 9 and gate["margin"] == config.PUBLISH_MARGIN
+    assert gate["new_accuracy"] == pytest.approx(history["val_accuracy_best"], abs=1e-6)
     assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.h5", "tiny.h5.lock", "tiny.history.json"]
 
 
@@ -211,3 +219,76 @@ def test_augmentation_keeps_shape_range_and_paper(tiny_data):
     border = np.concatenate([augmented[:, 0], augmented[:, -1], augmented[:, :, 0], augmented[:, :, -1]], axis=1)
     assert border.mean() > 0.95, "what moves in from outside is paper"
     assert np.abs(augmented - images).mean() > 0.005, "it changes something"
+
+
+# --------------------------------------------------------------------------- the publish gate
+
+
+@pytest.fixture
+def better_model(tmp_path) -> tuple[Path, bytes, bytes]:
+    """A copy of the shipped model (99.8%) as the current model: (path, model bytes, history bytes)."""
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip(f"needs the shipped model {SHIPPED_MODEL}")
+    path = tmp_path / "models" / "shapes_cnn.h5"
+    path.parent.mkdir()
+    shutil.copyfile(SHIPPED_MODEL, path)
+    shutil.copyfile(history_path(SHIPPED_MODEL), history_path(path))
+    return path, path.read_bytes(), history_path(path).read_bytes()
+
+
+GATE_MESSAGE = (
+    r"^Not published: the new model reached (\d+\.\d)% on the 9 validation images, the current model "
+    r"(\d+\.\d)% on the same images; the current model stays\. "
+    r"Pass publish_if_worse=True \(CLI: --publish-if-worse\) to replace it anyway\.$"
+)
+
+
+def test_a_worse_model_is_not_published_and_the_better_current_model_stays(better_model, tiny_data):
+    """One epoch of the tutorial recipe on 21 drawings (chance) against the shipped model, on the same 9 images."""
+    from shapes_viz.evaluation import evaluate
+
+    path = better_model[0]
+    events: list[dict] = []
+    with pytest.raises(ModelNotPublished) as raised:
+        train(tiny_data, path, recipe="tutorial", epochs=1, seed=0, on_event=events.append)
+    exc = raised.value
+    assert isinstance(exc, TrainingError)
+    match = re.fullmatch(GATE_MESSAGE, str(exc))
+    assert match, str(exc)
+    # the current model's figure is its accuracy on exactly the run's validation images (tiny_data's test_set)
+    current = evaluate(load_model(path), tiny_data / "test_set")
+    assert current.total == exc.val_count == 9
+    assert exc.current_accuracy == pytest.approx(current.accuracy)
+    assert exc.new_accuracy == pytest.approx(events[1]["val_accuracy"], abs=1e-6)  # the best (only) epoch's
+    assert exc.current_accuracy - exc.new_accuracy > config.PUBLISH_MARGIN
+    assert match.groups() == (f"{exc.new_accuracy:.1%}"[:-1], f"{exc.current_accuracy:.1%}"[:-1])
+    assert [e["event"] for e in events] == ["start", "epoch"]  # no "done"
+    assert_untouched(better_model)  # byte-identical model and history, no temp file left
+    assert not is_training(path)
+
+
+def test_publish_if_worse_publishes_and_records_both_accuracies(better_model, tiny_data):
+    path, old_bytes, _ = better_model
+    result = train(tiny_data, path, recipe="tutorial", epochs=1, seed=0, publish_if_worse=True)
+    assert path.read_bytes() != old_bytes
+    load_model(path)
+    gate = read_history(path)["publish_gate"]
+    assert gate == result.publish_gate
+    assert gate["decision"] == "worse than the current model, published as asked (publish_if_worse)"
+    assert gate["current_accuracy"] - gate["new_accuracy"] > config.PUBLISH_MARGIN
+    assert gate["val_count"] == 9
+
+
+def test_a_corrupt_current_model_is_replaced(tmp_path, tiny_data):
+    """Anything beats no usable model: a current file that fails the checked loader is not compared."""
+    path = tmp_path / "models" / "shapes_cnn.h5"
+    path.parent.mkdir()
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(500))
+    events: list[dict] = []
+    result = train(tiny_data, path, recipe="tutorial", epochs=1, seed=0, on_event=events.append)
+    load_model(path)
+    gate = result.publish_gate
+    assert gate["decision"].startswith("the current model cannot be used (")
+    assert gate["decision"].endswith("): published without comparing")
+    assert gate["current_accuracy"] is None and gate["new_accuracy"] is not None
+    assert events[-1]["event"] == "done" and events[-1]["publish_gate"] == gate
