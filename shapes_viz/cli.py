@@ -2,6 +2,10 @@
 
 Every expected failure (bad arguments, bad files, busy trainer) prints one line `error: ...` to
 stderr and exits non-zero; no tracebacks.
+
+Exit statuses: 0 done; 1 error; 2 usage error; 3 another training holds the model's lock (`error: ...`);
+4 training cancelled by --stop-file (`cancelled: ...`); 5 `train` kept the current model because the new one
+was worse on the same validation images (`kept: Not published: ...`; --publish-if-worse publishes anyway).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from pathlib import Path
 from typing import Sequence
 
 from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, settings
-from shapes_viz.errors import ModelFileError, ShapesVizError, TrainingBusyError, TrainingCancelled
+from shapes_viz.errors import ModelFileError, ModelNotPublished, ShapesVizError, TrainingBusyError, TrainingCancelled
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BUSY = 3
 EXIT_CANCELLED = 4
+EXIT_KEPT = 5  # train: the publish gate kept the current model (the new one was worse); nothing was published
+KEEP_HINT = "Pass --publish-if-worse to replace it anyway."
 
 
 def _quiet_tensorflow() -> None:
@@ -83,7 +89,11 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shapes_viz", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m shapes_viz", description=__doc__.splitlines()[0],
+        epilog="exit statuses: 0 done, 1 error, 2 usage, 3 busy (another training), 4 cancelled, "
+               "5 kept (train: the new model was worse than the current one; nothing was published)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = commands.add_parser("generate-data", help="write a generated data set of hand-drawn-looking shapes")
@@ -94,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--style", choices=("mixed", "browser"), default="mixed",
                      help="mixed: pen and mouse drawings of every size; browser: centred thick mouse strokes")
 
-    tr = commands.add_parser("train", help="train the network and publish the model atomically")
+    tr = commands.add_parser(
+        "train", help="train the network and publish the model atomically",
+        description="Train the network and publish the model atomically. If a model is already published at "
+                    "--out, both are measured on this run's validation images; a new model worse by more than "
+                    "one percentage point is not published (exit status 5) unless --publish-if-worse is given.",
+    )
     source = tr.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="data folder (class subfolders, or training_set/ + test_set/)")
     source.add_argument("--generate", type=_at_least_two, metavar="N",
@@ -108,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--progress", type=Path, default=None, help="append progress events as JSON lines here")
     tr.add_argument("--stop-file", type=Path, default=None, help="stop (publishing nothing) once this file exists")
     tr.add_argument("--quiet", action="store_true", help="no Keras progress output")
+    tr.add_argument("--publish-if-worse", action="store_true",
+                    help="publish even if the new model is worse than the current one on the same validation "
+                         "images (default: keep the current model and exit with status 5)")
 
     ev = commands.add_parser("evaluate", help="accuracy and confusion matrix on a folder of class subfolders")
     ev.add_argument("folder", type=Path, help="folder of class subfolders (images found recursively)")
@@ -137,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingCancelled as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return EXIT_CANCELLED
+    except ModelNotPublished as exc:
+        print(f"kept: {exc.summary} {KEEP_HINT}", file=sys.stderr)
+        return EXIT_KEPT
     except ShapesVizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -196,9 +217,14 @@ def _train(args: argparse.Namespace) -> int:
                 should_stop=should_stop,
                 verbose=0 if args.quiet else 2,
                 data_description=description,
+                publish_if_worse=args.publish_if_worse,
             )
     except TrainingCancelled:
         progress({"event": "cancelled"})
+        raise
+    except ModelNotPublished as exc:
+        progress({"event": "kept", "message": exc.summary, "new_accuracy": exc.new_accuracy,
+                  "current_accuracy": exc.current_accuracy, "val_count": exc.val_count})
         raise
     except TrainingBusyError as exc:
         progress({"event": "error", "message": str(exc), "busy": True})
@@ -210,6 +236,12 @@ def _train(args: argparse.Namespace) -> int:
         progress({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
         raise
     history = result.history
+    gate = result.publish_gate
+    compared = ", ".join(
+        f"{who} {gate[key]:.1%}" for who, key in (("new", "new_accuracy"), ("current", "current_accuracy"))
+        if gate.get(key) is not None
+    )
+    print(f"publish gate: {gate['decision']}" + (f" ({compared} on {gate['val_count']} validation images)" if compared else ""))
     print(
         f"published {result.model_path}: best epoch {result.best_epoch}/{history['epochs_run']}, "
         f"val_accuracy {result.val_accuracy:.4f}, {history['seconds']:.1f} s"

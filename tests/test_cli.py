@@ -18,6 +18,7 @@ from shapes_viz.model import load_model
 from shapes_viz.training import training_lock
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"
 SUMMARY = re.compile(r"^accuracy: \d\.\d{4} \(\d+/\d+\)$")
 # TensorFlow's C++ runtime prints these on import whatever TF_CPP_MIN_LOG_LEVEL says.
 TF_NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000 ", "W0000 ")
@@ -77,6 +78,8 @@ def test_train_publishes_and_writes_progress_lines(pipeline):
     assert re.fullmatch(rf"published {re.escape(str(model))}: best epoch 1/1, val_accuracy \d\.\d{{4}}, [\d.]+ s",
                         lines(done.stdout)[-1])
     assert not [l for l in lines(done.stdout) if "step" in l], "--quiet: no Keras progress bars"
+    assert re.fullmatch(r"publish gate: no current model: published \(new \d+\.\d% on 6 validation images\)",
+                        lines(done.stdout)[-2])
     assert load_model(model).count_params() == 174_243
     assert (model.parent / "cli.history.json").is_file()
     events = [json.loads(line) for line in pipeline["progress"].read_text().splitlines()]
@@ -142,6 +145,61 @@ def test_train_stops_when_the_stop_file_appears(pipeline, tmp_path):
     assert_one_error_line(done, r"^cancelled: Training cancelled", code=cli.EXIT_CANCELLED)
     assert not out.exists()
     assert [json.loads(l)["event"] for l in progress.read_text().splitlines()] == ["start", "cancelled"]
+
+
+@pytest.fixture
+def better_model(tmp_path) -> Path:
+    """A copy of the shipped model (99.8%) with its history: a current model a 1-epoch run cannot beat."""
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip(f"needs the shipped model {SHIPPED_MODEL}")
+    model = tmp_path / "models" / "shapes_cnn.h5"
+    model.parent.mkdir()
+    shutil.copyfile(SHIPPED_MODEL, model)
+    shutil.copyfile(SHIPPED_MODEL.with_name("shapes_cnn.history.json"), model.with_name("shapes_cnn.history.json"))
+    return model
+
+
+@pytest.mark.slow
+def test_train_keeps_a_better_current_model_with_one_line_and_exit_status_5(pipeline, better_model, tmp_path):
+    before = better_model.read_bytes(), better_model.with_name("shapes_cnn.history.json").read_bytes()
+    progress = tmp_path / "progress.jsonl"
+    done = run("train", "--data", pipeline["data"], "--out", better_model, "--epochs", 1, "--recipe", "tutorial",
+               "--batch-size", 8, "--quiet", "--progress", progress)
+    line = assert_one_error_line(
+        done,
+        r"^kept: Not published: the new model reached \d+\.\d% on the 6 validation images, the current model "
+        r"\d+\.\d% on the same images; the current model stays\. Pass --publish-if-worse to replace it anyway\.$",
+        code=cli.EXIT_KEPT,
+    )
+    assert cli.EXIT_KEPT == 5 and "published" not in done.stdout
+    assert (better_model.read_bytes(), better_model.with_name("shapes_cnn.history.json").read_bytes()) == before
+    events = [json.loads(l) for l in progress.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "epoch", "kept"]
+    kept = events[-1]
+    assert kept["val_count"] == 6 and kept["current_accuracy"] - kept["new_accuracy"] > 0.01
+    assert line == f"kept: {kept['message']} Pass --publish-if-worse to replace it anyway."
+
+
+@pytest.mark.slow
+def test_train_with_publish_if_worse_replaces_a_better_current_model(pipeline, better_model):
+    before = better_model.read_bytes()
+    done = run("train", "--data", pipeline["data"], "--out", better_model, "--epochs", 1, "--recipe", "tutorial",
+               "--batch-size", 8, "--quiet", "--publish-if-worse")
+    assert done.returncode == 0, done.stderr
+    out = lines(done.stdout)
+    assert re.fullmatch(r"publish gate: worse than the current model, published as asked \(publish_if_worse\) "
+                        r"\(new \d+\.\d%, current \d+\.\d% on 6 validation images\)", out[-2]), out
+    assert out[-1].startswith(f"published {better_model}: best epoch 1/1")
+    assert better_model.read_bytes() != before
+    load_model(better_model)
+
+
+def test_train_help_documents_the_flag_and_the_exit_statuses():
+    done = run("train", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "--publish-if-worse" in text and "exit status 5" in text
+    assert "5 kept" in " ".join(run("--help").stdout.split())
 
 
 # --------------------------------------------------------------------------- bad arguments (no TensorFlow needed)
