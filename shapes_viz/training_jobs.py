@@ -40,8 +40,12 @@ LOG_FILE = "log.txt"
 BUSY_EXIT_CODE = 3  # the trainer's exit code when another training holds the model's lock
 
 # States of a job. "starting": spawned, no "start" event yet (importing TensorFlow, loading data).
+# "kept": trained normally, but the publish gate kept the current model (the new one was worse on the same
+# validation images); not a failure.
 IDLE, STARTING, RUNNING, DONE, FAILED, CANCELLED = "idle", "starting", "running", "done", "failed", "cancelled"
+KEPT = "kept"
 ACTIVE_STATES = frozenset({STARTING, RUNNING})
+TERMINAL_STATES = frozenset({DONE, KEPT, FAILED, CANCELLED})
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_EPOCHS = 500
@@ -59,6 +63,8 @@ class TrainRequest:
         recipe: a key of RECIPES.
         epochs, batch_size: overrides of the recipe's values.
         seed: seeds the trainer (weights, shuffling, split, generated data).
+        publish_if_worse: publish even if the new model is worse than the current one (--publish-if-worse);
+            by default such a job ends "kept".
     """
 
     data_dir: Path
@@ -67,6 +73,7 @@ class TrainRequest:
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0
+    publish_if_worse: bool = False
 
     def validate(self) -> None:
         """Raise TrainingError with a user-facing message if a value is out of range."""
@@ -96,6 +103,8 @@ class TrainRequest:
             args += ["--epochs", str(self.epochs)]
         if self.batch_size is not None:
             args += ["--batch-size", str(self.batch_size)]
+        if self.publish_if_worse:
+            args.append("--publish-if-worse")
         return args
 
 
@@ -104,12 +113,14 @@ class JobStatus:
     """A training job as the UI shows it: plain data (convert with `as_dict` for session state).
 
     Attributes:
-        state: "idle" (no job yet), "starting", "running", "done", "failed" or "cancelled".
+        state: "idle" (no job yet), "starting", "running", "done" (published), "kept" (trained, but the current
+            model stays: the new one was worse), "failed" or "cancelled".
         run_dir: the job's run folder, None when idle.
         epoch: epochs finished so far; epochs: epochs planned (0 until the trainer says).
         history: {"loss", "accuracy", "val_loss", "val_accuracy"}: one float per finished epoch.
-        message: why it failed or was cancelled; a summary when done.
-        best_epoch, val_accuracy: from the "done" event.
+        message: why it failed, was cancelled or kept the current model; a summary when done.
+        best_epoch, val_accuracy: from the "done" event (val_accuracy: the new model's, also when kept).
+        current_accuracy: the current (previous) model's accuracy on the same validation images, when measured.
         recipe, train_count, val_count, skipped: from the "start" event.
         request: the job's TrainRequest as a dict.
         started_at, finished_at: Unix times (finished_at None while active).
@@ -124,6 +135,7 @@ class JobStatus:
     message: str = ""
     best_epoch: int | None = None
     val_accuracy: float | None = None
+    current_accuracy: float | None = None
     recipe: str | None = None
     train_count: int | None = None
     val_count: int | None = None
@@ -148,14 +160,14 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
     A line that is not valid JSON is ignored (the last one may be half-written while we read).
 
     Returns:
-        {"terminal": "done" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
-         "history", "message", "best_epoch", "val_accuracy", "recipe", "train_count", "val_count",
-         "skipped"}.
+        {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
+         "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
+         "val_count", "skipped"}.
     """
     summary: dict[str, Any] = {
         "terminal": None, "started": False, "epoch": 0, "epochs": 0,
         "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
-        "recipe": None, "train_count": None, "val_count": None, "skipped": [],
+        "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
     }
     for line in lines:
         line = line.strip()
@@ -187,6 +199,14 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
             summary["terminal"] = "done"
             summary["best_epoch"] = event.get("best_epoch")
             summary["val_accuracy"] = event.get("val_accuracy")
+            gate = event.get("publish_gate")
+            if isinstance(gate, dict):
+                summary["current_accuracy"] = gate.get("current_accuracy")
+        elif kind == "kept":
+            summary["terminal"] = "kept"
+            summary["message"] = str(event.get("message") or "Not published: the new model was worse; the current model stays.")
+            summary["val_accuracy"] = event.get("new_accuracy")
+            summary["current_accuracy"] = event.get("current_accuracy")
         elif kind == "cancelled":
             summary["terminal"] = "cancelled"
             summary["message"] = str(event.get("message") or "Training cancelled; the previous model stays.")
@@ -401,11 +421,14 @@ class TrainingJobs:
         finished_at = None
         if terminal == "done":
             state = DONE
-            acc = summary["val_accuracy"]
+            acc, current = summary["val_accuracy"], summary["current_accuracy"]
             summary["message"] = (
                 f"New model published: best epoch {summary['best_epoch']}"
-                + (f", validation accuracy {float(acc):.1%}." if acc is not None else ".")
+                + (f", validation accuracy {float(acc):.1%}" if acc is not None else "")
+                + (f" (the previous model: {float(current):.1%} on the same images)." if current is not None else ".")
             )
+        elif terminal == "kept":
+            state = KEPT
         elif terminal == "cancelled":
             state = CANCELLED
         elif terminal == "error":
@@ -430,7 +453,7 @@ class TrainingJobs:
         return JobStatus(
             state=state, run_dir=str(run_dir), epoch=summary["epoch"], epochs=summary["epochs"],
             history=summary["history"], message=summary["message"], best_epoch=summary["best_epoch"],
-            val_accuracy=summary["val_accuracy"], recipe=summary["recipe"], train_count=summary["train_count"],
+            val_accuracy=summary["val_accuracy"], current_accuracy=summary["current_accuracy"], recipe=summary["recipe"], train_count=summary["train_count"],
             val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
             model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
             cancel_requested=cancel_requested,

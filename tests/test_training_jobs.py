@@ -6,8 +6,10 @@ the job handling, not training; `test_real_cli_one_epoch` runs the real CLI once
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import sys
 import textwrap
 import time
@@ -22,6 +24,7 @@ from shapes_viz.training_jobs import (
     FAILED,
     IDLE,
     JOB_FILE,
+    KEPT,
     RUNNING,
     STOP_FILE,
     TrainingJobs,
@@ -222,6 +225,20 @@ def test_request_arguments():
     args = TrainRequest(data_dir=Path("/d"), generate=10, epochs=2, batch_size=8, seed=5).cli_arguments()
     assert args == ["--generate", "10", "--recipe", "stable", "--seed", "5", "--epochs", "2", "--batch-size", "8"]
     assert TrainRequest(data_dir=Path("/d")).cli_arguments()[:2] == ["--data", "/d"]
+    assert "--publish-if-worse" not in TrainRequest(data_dir=Path("/d")).cli_arguments()
+    assert TrainRequest(data_dir=Path("/d"), publish_if_worse=True).cli_arguments()[-1] == "--publish-if-worse"
+
+
+def test_parse_progress_reads_a_kept_outcome_and_the_gate_of_a_done_one():
+    kept = parse_progress([
+        '{"event": "start", "epochs": 1, "recipe": "tutorial", "train_count": 21, "val_count": 9, "skipped": []}\n',
+        '{"event": "kept", "message": "Not published: ...", "new_accuracy": 0.25, "current_accuracy": 1.0, "val_count": 9}\n',
+    ])
+    assert kept["terminal"] == "kept" and kept["message"] == "Not published: ..."
+    assert (kept["val_accuracy"], kept["current_accuracy"]) == (0.25, 1.0)
+    done = parse_progress(['{"event": "done", "best_epoch": 2, "val_accuracy": 0.9, '
+                           '"publish_gate": {"current_accuracy": 0.8, "new_accuracy": 0.9}}\n'])
+    assert done["terminal"] == "done" and done["current_accuracy"] == 0.8
 
 
 def test_parse_progress_tolerates_partial_and_repeated_lines():
@@ -265,3 +282,36 @@ def test_training_jobs_is_core_code():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not imported & {"streamlit", "plotly", "tensorflow", "keras"}, imported
+
+
+def test_real_cli_worse_model_ends_kept_with_both_accuracies(tmp_path, model_path):
+    """The real trainer, 1 epoch, over a copy of the shipped model (99.8%): the gate keeps it; the job ends
+    "kept" (not "failed") with the trainer's message, and --publish-if-worse then publishes."""
+    pytest.importorskip("tensorflow")
+    shipped = Path(__file__).resolve().parent.parent / "models" / "shapes_cnn.h5"
+    if not shipped.is_file():
+        pytest.skip("needs the shipped model models/shapes_cnn.h5")
+    model_path.write_bytes(shipped.read_bytes())
+    before = model_path.read_bytes()
+    jobs = TrainingJobs(model_path, nice=0)
+    job = TrainRequest(data_dir=tmp_path / "unused", generate=8, recipe="tutorial", epochs=1, batch_size=16, seed=3)
+    jobs.start(job)
+    status = jobs.wait(timeout=240)
+    log = (Path(status.run_dir) / "log.txt").read_text(errors="replace")
+    assert status.state == KEPT, f"{status.message}\n{log[-2000:]}"
+    assert not status.active and status.finished_at is not None
+    assert status.message == (
+        f"Not published: the new model reached {status.val_accuracy:.1%} on the {status.val_count} validation "
+        f"images, the current model {status.current_accuracy:.1%} on the same images; the current model stays."
+    )
+    assert status.current_accuracy - status.val_accuracy > 0.01
+    assert model_path.read_bytes() == before
+    assert jobs.status().state == KEPT  # what every session sees
+
+    jobs.start(dataclasses.replace(job, publish_if_worse=True))
+    status = jobs.wait(timeout=240)
+    assert status.state == DONE, status.message
+    assert "--publish-if-worse" in json.loads((Path(status.run_dir) / JOB_FILE).read_text())["command"]
+    assert model_path.read_bytes() != before
+    assert re.fullmatch(r"New model published: best epoch 1, validation accuracy \d+\.\d% "
+                        r"\(the previous model: \d+\.\d% on the same images\)\.", status.message), status.message
