@@ -403,7 +403,12 @@ def test_unexpected_error_shows_a_generic_message_only(app_env, monkeypatch, cap
 
 @pytest.mark.slow
 def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(own_model):
+    """Publishing mechanics: 'Publish even if worse' is ticked, so the 1-epoch model is published whatever the gate
+    measures (the gate itself: test_a_worse_retrained_model_is_kept_and_the_sidebar_says_so)."""
+    import json
+
     from shapes_viz.model import file_identity
+    from shapes_viz.training_jobs import TrainingJobs
 
     before = file_identity(own_model)
     at = upload(new_app(), shape_png())
@@ -411,6 +416,8 @@ def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(o
     at.number_input(key="train_per_class").set_value(6)
     at.selectbox(key="train_recipe").select("tutorial")
     at.number_input(key="train_epochs").set_value(1)
+    assert at.checkbox(key="train_publish_if_worse").value is False  # the gate is on by default
+    at.checkbox(key="train_publish_if_worse").check()
     at.button(key="train_start").click().run()
     assert_clean(at)
     assert "Training started" in messages(at) or "starting" in messages(at).lower()
@@ -420,6 +427,8 @@ def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(o
     other.button(key="train_start").click().run()
     assert_clean(other)
     assert "already running" in messages(other)
+    job = json.loads((Path(TrainingJobs(own_model).status().run_dir) / "job.json").read_text())
+    assert job["request"]["publish_if_worse"] is True and "--publish-if-worse" in job["command"]  # reached the trainer
 
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -433,6 +442,54 @@ def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(o
     captions = "\n".join(c.value for c in at.sidebar.caption)
     assert "generated: 6 per class" in captions, captions
     assert len(at.main.metric) >= 1 and at.get("plotly_chart")  # the new model predicts the same upload
+
+
+@pytest.mark.slow
+def test_a_worse_retrained_model_is_kept_and_the_sidebar_says_so(tmp_path, monkeypatch, tiny_data):
+    """The publish gate through the Retrain form: the current model is a copy of the shipped one (99.8%); one
+    epoch of the tutorial recipe stays near chance; the job ends 'kept', shown as information, not a failure."""
+    import re
+
+    from shapes_viz.model import file_identity
+    from shapes_viz.training_jobs import KEPT, TrainingJobs
+
+    shipped = PROJECT_ROOT / "models" / "shapes_cnn.h5"
+    if not shipped.is_file():
+        pytest.skip("needs the shipped model models/shapes_cnn.h5")
+    model = copy_model(shipped, tmp_path / "models")
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(model))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
+    before = file_identity(model), model.read_bytes()
+    at = upload(new_app(), shape_png())
+    at.radio(key="train_source").set_value("project data folder")
+    at.selectbox(key="train_recipe").select("tutorial")
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()  # "Publish even if worse" left unticked
+    assert_clean(at)
+    job = TrainingJobs(model)
+    assert "--publish-if-worse" not in json_command(job)
+    status = job.wait(timeout=240)
+    assert status.state == KEPT, status
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Not published" not in messages(at):
+        time.sleep(1)
+        at.run()
+    assert_clean(at)
+    (kept,) = [str(e.value) for e in at.sidebar.info if "Not published" in str(e.value)]
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d: Not published: the new model reached \d+\.\d% on the 9 validation images, the current "
+        r"model \d+\.\d% on the same images; the current model stays\. Tick 'Publish even if worse' to replace "
+        r"it anyway\.", kept), kept
+    assert not at.sidebar.error and "training failed" not in messages(at)
+    assert (file_identity(model), model.read_bytes()) == before
+    assert len(at.main.metric) == 1  # the current model still predicts
+
+
+def json_command(jobs) -> list[str]:
+    import json
+
+    return json.loads((Path(jobs.status().run_dir) / "job.json").read_text())["command"]
 
 
 def test_exception_inside_a_callback_is_a_generic_message(app_env, monkeypatch, caplog):

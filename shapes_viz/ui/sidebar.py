@@ -6,6 +6,9 @@ sees the same job through a status fragment that polls it: every second on a pag
 shown in place: the server never reruns a page by itself (a page rerun drops what the session was doing at
 that moment: explorer clicks, an upload waiting for its URL). Start stays enabled; a press while a job runs
 is told so. The freshly published model (a new file identity) is used from the page's next interaction.
+A retrained model that is worse than the current one on the same validation images is not published (the
+trainer's publish gate; the outcome says "the current model stays" with both accuracies) unless "Publish
+even if worse" is ticked.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.config import DEFAULT_RECIPE, RECIPES, settings
 from shapes_viz.errors import ShapesVizError
-from shapes_viz.training_jobs import CANCELLED, DONE, FAILED, JobStatus, TrainRequest
+from shapes_viz.training_jobs import CANCELLED, DONE, FAILED, KEPT, JobStatus, TrainRequest
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 RECENT_SECONDS = 15 * 60  # a finished job's outcome stays in the sidebar this long
+PUBLISH_IF_WORSE_LABEL = "Publish even if worse"
 
 
 def render_model_info(identity: resources.Identity | None, error: str | None) -> None:
@@ -92,6 +96,12 @@ def _form(data_dir: Path) -> None:
         batch = cols[1].number_input(
             "Batch size", 1, 1024, value=None, step=1, key="train_batch", placeholder="recipe's",
         )
+        publish_if_worse = st.checkbox(
+            PUBLISH_IF_WORSE_LABEL, key="train_publish_if_worse", value=False,
+            help="Off: the new model replaces the current one only if it is not worse on the same validation "
+                 "images (by more than one percentage point); otherwise the current model stays. On: publish it "
+                 "whatever its accuracy. Every session of this server uses the published model.",
+        )
         # Never disabled: a press while another job runs is told so (a button disabled on a page drawn during
         # a job would stay disabled after it, since the page is not rerun when the job ends).
         submitted = st.form_submit_button("Start training", key="train_start", type="primary", width="stretch")
@@ -103,6 +113,7 @@ def _form(data_dir: Path) -> None:
             epochs=int(epochs) if epochs else None,
             batch_size=int(batch) if batch else None,
             seed=int(seed),
+            publish_if_worse=bool(publish_if_worse),
         )
         _start(request)
 
@@ -175,7 +186,7 @@ def _progress(status: JobStatus) -> None:
 
 
 def _outcome(status: JobStatus) -> None:
-    if status.state not in (DONE, FAILED, CANCELLED) or status.finished_at is None:
+    if status.state not in (DONE, KEPT, FAILED, CANCELLED) or status.finished_at is None:
         return
     import time
 
@@ -185,6 +196,8 @@ def _outcome(status: JobStatus) -> None:
     when = dt.datetime.fromtimestamp(float(status.finished_at)).strftime("%H:%M:%S")
     if status.state == DONE:
         st.success(f"{when}: {status.message}")
+    elif status.state == KEPT:
+        st.info(f"{when}: {status.message} Tick '{PUBLISH_IF_WORSE_LABEL}' to replace it anyway.")
     elif status.state == CANCELLED:
         st.warning(f"{when}: {status.message or 'Training cancelled; the previous model stays.'}")
     else:
