@@ -492,7 +492,7 @@ def test_killing_the_cli_trainer_while_it_publishes_keeps_the_published_model(tm
     full_size = model.stat().st_size
     trainer = subprocess.Popen(
         [sys.executable, "-m", "shapes_viz", "train", "--data", str(tiny_data), "--out", str(model),
-         "--epochs", "1", "--recipe", "tutorial", "--quiet"],
+         "--epochs", "1", "--recipe", "tutorial", "--quiet", "--publish-if-worse"],  # it must reach the publish
         cwd=PROJECT_ROOT, env=trainer_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     killed_at = None
@@ -582,6 +582,7 @@ def test_a_data_folder_problem_is_reported_in_the_app_and_corrupt_files_are_list
         at.radio(key="train_source").set_value("project data folder")
         at.selectbox(key="train_recipe").select("tutorial")
         at.number_input(key="train_epochs").set_value(1)
+        at.checkbox(key="train_publish_if_worse").check()  # about the skipped files, not about the publish gate
         return at.button(key="train_start").click().run()
 
     at = start(new_app().run())
@@ -616,7 +617,7 @@ def test_a_full_disk_at_publish_keeps_the_old_model_and_the_app_says_why(tmp_pat
     model = own_model(tmp_path, trained)
     before = snapshot(model)
     jobs = TrainingJobs(model, trainer=custom_trainer(FULL_DISK), env=trainer_env(), nice=0)
-    jobs.start(TrainRequest(data_dir=tiny_data, recipe="tutorial", epochs=1))
+    jobs.start(TrainRequest(data_dir=tiny_data, recipe="tutorial", epochs=1, publish_if_worse=True))  # reach the publish
     status = jobs.wait(timeout=WAIT_TRAINER_S)
     assert status.state == FAILED and status.epoch == 1, status  # it trained, then could not publish
     assert "Could not save the model" in status.message and "File too large" in status.message, status.message
@@ -668,7 +669,7 @@ def test_a_full_disk_while_writing_the_history_publishes_neither_file(tmp_path, 
 
     monkeypatch.setattr(training, "_stage_json", disk_full)
     with pytest.raises(TrainingError, match=r"Could not write the training history .*No space left on device.*nothing was published"):
-        training.train(tiny_data, model, recipe="tutorial", epochs=1)
+        training.train(tiny_data, model, recipe="tutorial", epochs=1, publish_if_worse=True)
     assert_unchanged(model, before)
 
 
