@@ -7,8 +7,9 @@ Starts `streamlit run app.py` on a free port of 127.0.0.1 with SHAPES_VIZ_MODEL 
 at temporary COPIES of the model and the data folder (retraining never touches models/), opens N headless
 Chromium sessions (Playwright, Debian's /usr/bin/chromium), and has each do M interactions, cycling through
 upload a PNG -> pick another layer -> pick another channel, with a random think time between them. With
---retrain, session 0 first submits the Retrain form (stable recipe, --epochs epochs on the data copy), so the
-training runs - and publishes a new model - while the others interact.
+--retrain, session 0 first submits the Retrain form (stable recipe, --epochs epochs on the data copy, "Publish
+even if worse" ticked: a 1-2 epoch model is worse than the shipped one and the publish gate would keep the
+shipped one), so the training runs - and publishes a new model - while the others interact.
 
 Reported: errors (must be 0: an exception or "Something went wrong" on a page, a wait that timed out, a
 traceback in the server log), interaction latency p50/p95/max (from the action - file handed to the
@@ -338,11 +339,15 @@ class Session:
         return True
 
     async def retrain(self) -> None:
-        """Submit the Retrain form: project data folder (the copy), the stable recipe, --epochs epochs."""
+        """Submit the Retrain form: project data folder (the copy), the stable recipe, --epochs epochs, "Publish even
+        if worse" ticked (the load test is about a model published while sessions interact)."""
         sidebar = self.page.locator("[data-testid=stSidebar]")
         field = self.page.locator(".st-key-train_epochs input")
         await field.fill(str(self.args.epochs))
         await field.press("Tab")  # Enter would submit the form before the value is in
+        await self.page.locator(".st-key-train_publish_if_worse label").click()
+        if not await self.page.locator(".st-key-train_publish_if_worse input").is_checked():
+            self.error("retrain: the 'Publish even if worse' checkbox did not tick")
         await self.page.locator(".st-key-train_start button").click()
         try:
             await sidebar.get_by_text(re.compile("Training started|Training is starting|Epoch")).first.wait_for()

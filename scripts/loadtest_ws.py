@@ -17,8 +17,9 @@ the server sends every message in full.
 
 Each client opens the Upload tab, then does M interactions, cycling: upload a PNG -> pick another layer -> pick
 another channel, with a random think time between them. With --retrain, client 0 first submits the Retrain
-form (project data folder copy, default "stable" recipe, --epochs epochs): the server spawns the trainer,
-which publishes a new model while the others interact.
+form (project data folder copy, default "stable" recipe, --epochs epochs, "Publish even if worse" ticked, else
+the publish gate would keep the better shipped model): the server spawns the trainer, which publishes a new model
+while the others interact.
 
 Reported (the JSON keys of loadtest.py, plus a few): errors (must be 0: an exception element or "Something went
 wrong" in any delta, a wait over --wait-timeout, a protocol error, a traceback in the server log), latency
@@ -72,8 +73,11 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 from shapes_viz.ui import state as keys  # noqa: E402 - the app's widget keys
 
 UPLOAD_TAB = "Upload"
-EPOCHS_KEY, START_KEY = "train_epochs", "train_start"  # the Retrain form (shapes_viz/ui/sidebar.py)
-TRACKED_KEYS = frozenset({keys.INPUT_TAB, keys.UPLOAD, keys.LAYER, keys.CHANNEL_NUMBER, EPOCHS_KEY, START_KEY})
+# The Retrain form (shapes_viz/ui/sidebar.py)
+EPOCHS_KEY, PUBLISH_KEY, START_KEY = "train_epochs", "train_publish_if_worse", "train_start"
+TRACKED_KEYS = frozenset(
+    {keys.INPUT_TAB, keys.UPLOAD, keys.LAYER, keys.CHANNEL_NUMBER, EPOCHS_KEY, PUBLISH_KEY, START_KEY}
+)
 UPLOAD_KIND, LAYER_KIND, CHANNEL_KIND = "upload -> prediction", "layer -> heatmap", "channel -> heatmap"
 FINISH_NAMES = {number: name for name, number in ForwardMsg.ScriptFinishedStatus.items()}
 SUPERSEDED = "SUPERSEDED (no script_finished for its run; a later full run finished)"
@@ -584,9 +588,11 @@ class Client:
     # ---- interactions
 
     async def retrain(self) -> None:
-        """Submit the Retrain form: project data folder (the copy), the default (stable) recipe, --epochs epochs."""
-        epochs, start = self.widget(EPOCHS_KEY), self.widget(START_KEY)
+        """Submit the Retrain form: project data folder (the copy), the default (stable) recipe, --epochs epochs,
+        "Publish even if worse" ticked (a checkbox's state is a bool_value, as the frontend sends it)."""
+        epochs, publish, start = self.widget(EPOCHS_KEY), self.widget(PUBLISH_KEY), self.widget(START_KEY)
         epochs.state = number_state(epochs.element.number_input, self.args.epochs)
+        publish.state = WidgetState(id=publish.id, bool_value=True)
         watch = self.watch(lambda shown: shown.what == "training", what="retrain")
         await self.send_rerun(triggers=(WidgetState(id=start.id, trigger_value=True),))
         await self.wait_for(watch, time.perf_counter())
