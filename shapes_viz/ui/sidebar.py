@@ -1,7 +1,7 @@
 """The sidebar: the current model, the Retrain form, and live training progress.
 
 Training never runs here: Start asks the server's `TrainingJobs` to spawn the CLI trainer. Every session
-sees the same job through a status fragment that polls it: every second on a page drawn while a job runs
+sees the same job through a status fragment that polls it: every 2 s on a page drawn while a job runs
 (epoch k of n, live loss/accuracy curves, Cancel), every few seconds otherwise. Progress and outcome are
 shown in place: the server never reruns a page by itself (a page rerun drops what the session was doing at
 that moment: explorer clicks, an upload waiting for its URL). Start stays enabled; a press while a job runs
@@ -26,6 +26,11 @@ from shapes_viz.ui import resources, state
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 RECENT_SECONDS = 15 * 60  # a finished job's outcome stays in the sidebar this long
+# How often a page polls the training job. Every poll is a fragment run on the one server process, for every
+# open page: at 1 s, 20 pages watching a training cost the sessions' interactions more than the trainer did
+# (WebSocket load test); an epoch takes seconds, so 2 s loses nothing.
+LIVE_POLL_S = 2
+IDLE_POLL_S = 5
 PUBLISH_IF_WORSE_LABEL = "Publish even if worse"
 
 
@@ -139,14 +144,14 @@ def _cancel() -> None:
         state.notice("warning", "Cancelling: the trainer stops within the current epoch; the old model stays.")
 
 
-@st.fragment(run_every=1)
+@st.fragment(run_every=LIVE_POLL_S)
 def _live_status() -> None:
-    """The job's status, every second: drawn on pages whose last full run saw a job running. It goes on
-    polling every second after the job ends, until the page's next full run draws `_idle_status` instead."""
+    """The job's status, every 2 s: drawn on pages whose last full run saw a job running. It goes on
+    polling after the job ends, until the page's next full run draws `_idle_status` instead."""
     _status()
 
 
-@st.fragment(run_every=5)
+@st.fragment(run_every=IDLE_POLL_S)
 def _idle_status() -> None:
     """The job's status, every few seconds: a job another session starts appears here within 5 s."""
     _status()
