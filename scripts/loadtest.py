@@ -34,16 +34,15 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -125,6 +124,7 @@ class Results:
     clock: dict[str, float] = field(default_factory=dict)
 
     layer_resets: int = 0  # the page showed another layer than the session had picked (not an error)
+    training_window: tuple[float, float] | None = None  # time.time() when the trainer started and ended
 
     def add(self, kind: str, seconds: float) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -470,9 +470,10 @@ async def drive(url: str, args: argparse.Namespace, results: Results, memory: Me
 # --------------------------------------------------------------------------- main
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=20, help="browser sessions (default 20)")
+def argument_parser(description: str, sessions: str) -> argparse.ArgumentParser:
+    """The options of both load tests; `sessions` names what a session is in the help ("browser sessions")."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sessions", type=int, default=20, help=f"{sessions} (default 20)")
     parser.add_argument("--interactions", type=int, default=50, help="interactions per session (default 50)")
     parser.add_argument("--retrain", action=argparse.BooleanOptionalAction, default=True,
                         help="session 0 retrains while the others interact (default on)")
@@ -486,14 +487,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--log", type=Path, default=None, help="keep the server log here")
-    parser.add_argument("--screenshots", type=Path, default=None, help="screenshots of failures go here")
-    args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 60 or not 1 <= args.interactions <= 1000:
-        parser.error("--sessions must be 1..60 and --interactions 1..1000")
+    return parser
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, max_sessions: int) -> None:
+    """Refuse out-of-range options through `parser.error` (exit status 2)."""
+    if not 1 <= args.sessions <= max_sessions or not 1 <= args.interactions <= 1000:
+        parser.error(f"--sessions must be 1..{max_sessions} and --interactions 1..1000")
     if not 1 <= args.epochs <= 20 or args.think < 0 or args.wait_timeout <= 0 or not 10 <= args.timeout <= 3600:
         parser.error("--epochs 1..20, --think >= 0, --wait-timeout > 0, --timeout 10..3600")
     if not args.model.is_file():
         parser.error(f"no model file at {args.model}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argument_parser(__doc__.splitlines()[0], "browser sessions")
+    parser.add_argument("--screenshots", type=Path, default=None, help="screenshots of failures go here")
+    args = parser.parse_args(argv)
+    check_arguments(parser, args, max_sessions=60)
     if not Path(CHROMIUM).exists():
         parser.error(f"needs Chromium at {CHROMIUM}")
     return args
@@ -508,15 +519,11 @@ def count_tracebacks(log: Path) -> list[str]:
             if line.startswith("Traceback")]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def copy_inputs(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
+    """Copies of the model (with its history) and the data folder: the retrain publishes over the copy."""
     from shapes_viz.config import history_path
-    from shapes_viz.model import file_identity
-    from shapes_viz.training_jobs import TrainingJobs
+    from shapes_viz.generator import generate_dataset
 
-    results = Results(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0)
-    results.load_average["before"] = round(os.getloadavg()[0], 2)
-    work = Path(tempfile.mkdtemp(prefix="shapes_viz_loadtest_"))
     model = work / "models" / args.model.name
     model.parent.mkdir()
     shutil.copy2(args.model, model)
@@ -526,9 +533,52 @@ def main(argv: list[str] | None = None) -> int:
     if args.data.is_dir():
         shutil.copytree(args.data, data)
     else:
-        from shapes_viz.generator import generate_dataset
-
         generate_dataset(data, per_class=30, seed=args.seed)
+    return model, data
+
+
+def record_training(model: Path, before: tuple, args: argparse.Namespace, results: Results, sessions_ended: float) -> None:
+    """Wait for the retrain the server spawned (up to --timeout) and record its outcome."""
+    from shapes_viz.model import file_identity
+    from shapes_viz.training_jobs import TrainingJobs
+
+    status = TrainingJobs(model).wait(timeout=max(5.0, args.deadline - time.perf_counter()))
+    if status.active:
+        results.errors.append("the training was still running at --timeout")
+    if status.started_at and status.finished_at:
+        results.training_window = (float(status.started_at), float(status.finished_at))
+    results.retrain_outcome.update(
+        state=status.state, epochs=status.epoch, message=status.message, published=file_identity(model) != before,
+        training_s=round(float(status.finished_at) - float(status.started_at), 1)
+        if status.finished_at and status.started_at else None,
+        ended_before_the_sessions=bool(status.finished_at and status.finished_at < sessions_ended),
+    )
+    if status.state != "done":
+        results.errors.append(f"retraining ended {status.state}: {status.message}")
+
+
+def stop_training(model: Path) -> None:
+    """The trainer outlives the server by design: cancel it if it still runs."""
+    from shapes_viz.training_jobs import TrainingJobs
+
+    jobs = TrainingJobs(model)
+    if jobs.cancel():
+        jobs.wait(timeout=60)
+
+
+Drive = Callable[[str, argparse.Namespace, Results, MemorySampler], Awaitable[None]]
+
+
+def run_load_test(args: argparse.Namespace, results: Results, drive: Drive, sessions: str,
+                  print_report: Callable[[dict[str, Any]], None]) -> int:
+    """The frame of both load tests: the server on temporary copies of the model and data, `drive` (the
+    sessions) under --timeout, the retrain's outcome, the server's memory, its log's tracebacks, clean-up,
+    the report (and --json). Returns the exit status: 0 without errors, 1 otherwise."""
+    from shapes_viz.model import file_identity
+
+    results.load_average["before"] = round(os.getloadavg()[0], 2)
+    work = Path(tempfile.mkdtemp(prefix="shapes_viz_loadtest_"))
+    model, data = copy_inputs(args, work)
     log = work / "server.log"
     before = file_identity(model)
     args.t0 = time.perf_counter()
@@ -540,27 +590,14 @@ def main(argv: list[str] | None = None) -> int:
         memory = MemorySampler(server.process.pid)
         memory.mark("idle")
         memory.start()
-        print(f"server {server.url} (pid {server.process.pid}); {args.sessions} sessions x {args.interactions} "
+        print(f"server {server.url} (pid {server.process.pid}); {args.sessions} {sessions} x {args.interactions} "
               f"interactions{', one retraining' if args.retrain else ''} ...", flush=True)
         try:
             asyncio.run(asyncio.wait_for(drive(server.url, args, results, memory), timeout=args.timeout))
         except asyncio.TimeoutError:
             results.errors.append(f"the run hit --timeout {args.timeout:.0f} s")
-        sessions_ended = time.time()
         if args.retrain:
-            jobs = TrainingJobs(model)
-            status = jobs.wait(timeout=max(5.0, args.deadline - time.perf_counter()))
-            if status.active:
-                results.errors.append("the training was still running at --timeout")
-            results.retrain_outcome.update(
-                state=status.state, epochs=status.epoch, message=status.message,
-                published=file_identity(model) != before,
-                training_s=round(float(status.finished_at) - float(status.started_at), 1)
-                if status.finished_at and status.started_at else None,
-                ended_before_the_sessions=bool(status.finished_at and status.finished_at < sessions_ended),
-            )
-            if status.state != "done":
-                results.errors.append(f"retraining ended {status.state}: {status.message}")
+            record_training(model, before, args, results, sessions_ended=time.time())
         results.wall_s = time.perf_counter() - args.t0
         results.load_average["end"] = round(os.getloadavg()[0], 2)
     finally:
@@ -571,9 +608,7 @@ def main(argv: list[str] | None = None) -> int:
                               "peak_server_and_trainer": round(memory.peak_tree, 1),
                               "end": round(memory.last_server, 1)}
         server.stop()
-        jobs = TrainingJobs(model)
-        if jobs.cancel():  # the trainer outlives the server by design: stop it
-            jobs.wait(timeout=60)
+        stop_training(model)
         results.errors.extend(f"server log: {line}" for line in count_tracebacks(log))
         if args.log:
             args.log.parent.mkdir(parents=True, exist_ok=True)
@@ -581,11 +616,17 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     summary = results.summary()
-    print_summary(summary)
+    print_report(summary)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1))
     return 0 if not results.errors else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = Results(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0)
+    return run_load_test(args, results, drive, "sessions", print_summary)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

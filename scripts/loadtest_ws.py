@@ -41,9 +41,7 @@ import json
 import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,7 +56,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadtest import (  # noqa: E402 - scripts/ is on the path only now
-    MAP_LAYERS, ROOT, SHAPES, MemorySampler, Results, Server, count_tracebacks, print_summary, shape_png,
+    MAP_LAYERS, SHAPES, MemorySampler, Results, argument_parser, check_arguments, print_summary, run_load_test,
+    shape_png,
 )
 
 import numpy as np  # noqa: E402
@@ -99,7 +98,6 @@ class WsResults(Results):
     until_finished_s: dict[str, list[float]] = field(default_factory=dict)  # kind -> seconds to script_finished
     finish_status: dict[str, Counter] = field(default_factory=dict)  # kind -> script_finished statuses
     predictions: list[tuple[float, str, bool]] = field(default_factory=list)  # (time.time(), "file -> class", drawn class?)
-    training_window: tuple[float, float] | None = None  # time.time() when the trainer started and ended
     loadgen_cpu_s: dict[str, float] = field(default_factory=dict)  # this process's CPU seconds, start/end of the sessions
     transport: dict[str, Any] = field(default_factory=dict)
 
@@ -743,127 +741,16 @@ async def drive(url: str, args: argparse.Namespace, results: WsResults, memory: 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=20, help="WebSocket clients (default 20)")
-    parser.add_argument("--interactions", type=int, default=50, help="interactions per client (default 50)")
-    parser.add_argument("--retrain", action=argparse.BooleanOptionalAction, default=True,
-                        help="client 0 retrains while the others interact (default on)")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of that training (default 2)")
-    parser.add_argument("--think", type=float, default=1.0,
-                        help="mean seconds between a client's interactions, 0.5x-1.5x at random (default 1.0)")
-    parser.add_argument("--wait-timeout", type=float, default=30.0, help="seconds before a wait is an error")
-    parser.add_argument("--timeout", type=float, default=900.0, help="the whole run stops after this (default 900)")
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "shapes_cnn.h5", help="model to copy")
-    parser.add_argument("--data", type=Path, default=ROOT / "data", help="data folder to copy")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--log", type=Path, default=None, help="keep the server log here")
+    parser = argument_parser(__doc__.splitlines()[0], "WebSocket clients")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 200 or not 1 <= args.interactions <= 1000:
-        parser.error("--sessions must be 1..200 and --interactions 1..1000")
-    if not 1 <= args.epochs <= 20 or args.think < 0 or args.wait_timeout <= 0 or not 10 <= args.timeout <= 3600:
-        parser.error("--epochs 1..20, --think >= 0, --wait-timeout > 0, --timeout 10..3600")
-    if not args.model.is_file():
-        parser.error(f"no model file at {args.model}")
+    check_arguments(parser, args, max_sessions=200)
     return args
-
-
-def copy_inputs(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
-    """Copies of the model (with its history) and the data folder: the retrain publishes over the copy."""
-    from shapes_viz.config import history_path
-    from shapes_viz.generator import generate_dataset
-
-    model = work / "models" / args.model.name
-    model.parent.mkdir()
-    shutil.copy2(args.model, model)
-    if history_path(args.model).exists():
-        shutil.copy2(history_path(args.model), history_path(model))
-    data = work / "data"
-    if args.data.is_dir():
-        shutil.copytree(args.data, data)
-    else:
-        generate_dataset(data, per_class=30, seed=args.seed)
-    return model, data
-
-
-def record_training(model: Path, before: tuple, args: argparse.Namespace, results: WsResults, sessions_ended: float) -> None:
-    """Wait for the retrain the server spawned (up to --timeout) and record its outcome."""
-    from shapes_viz.model import file_identity
-    from shapes_viz.training_jobs import TrainingJobs
-
-    status = TrainingJobs(model).wait(timeout=max(5.0, args.deadline - time.perf_counter()))
-    if status.active:
-        results.errors.append("the training was still running at --timeout")
-    if status.started_at and status.finished_at:
-        results.training_window = (float(status.started_at), float(status.finished_at))
-    results.retrain_outcome.update(
-        state=status.state, epochs=status.epoch, message=status.message, published=file_identity(model) != before,
-        training_s=round(float(status.finished_at) - float(status.started_at), 1)
-        if status.finished_at and status.started_at else None,
-        ended_before_the_sessions=bool(status.finished_at and status.finished_at < sessions_ended),
-    )
-    if status.state != "done":
-        results.errors.append(f"retraining ended {status.state}: {status.message}")
-
-
-def stop_training(model: Path) -> None:
-    """The trainer outlives the server by design: cancel it if it still runs."""
-    from shapes_viz.training_jobs import TrainingJobs
-
-    jobs = TrainingJobs(model)
-    if jobs.cancel():
-        jobs.wait(timeout=60)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from shapes_viz.model import file_identity
-
     results = WsResults(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0)
-    results.load_average["before"] = round(os.getloadavg()[0], 2)
-    work = Path(tempfile.mkdtemp(prefix="shapes_viz_loadtest_ws_"))
-    model, data = copy_inputs(args, work)
-    log = work / "server.log"
-    before = file_identity(model)
-    args.t0 = time.perf_counter()
-    args.deadline = args.t0 + args.timeout
-    server = Server(model, data, log)
-    memory = None
-    try:
-        server.wait_healthy()
-        memory = MemorySampler(server.process.pid)
-        memory.mark("idle")
-        memory.start()
-        print(f"server {server.url} (pid {server.process.pid}); {args.sessions} WebSocket clients x "
-              f"{args.interactions} interactions{', one retraining' if args.retrain else ''} ...", flush=True)
-        try:
-            asyncio.run(asyncio.wait_for(drive(server.url, args, results, memory), timeout=args.timeout))
-        except asyncio.TimeoutError:
-            results.errors.append(f"the run hit --timeout {args.timeout:.0f} s")
-        if args.retrain:
-            record_training(model, before, args, results, sessions_ended=time.time())
-        results.wall_s = time.perf_counter() - args.t0
-        results.load_average["end"] = round(os.getloadavg()[0], 2)
-    finally:
-        if memory is not None:
-            memory.stop_event.set()
-            memory.join(timeout=5)
-            results.rss_mb = {**memory.marks, "peak_server": round(memory.peak_server, 1),
-                              "peak_server_and_trainer": round(memory.peak_tree, 1), "end": round(memory.last_server, 1)}
-        server.stop()
-        stop_training(model)
-        results.errors.extend(f"server log: {line}" for line in count_tracebacks(log))
-        if args.log:
-            args.log.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(log, args.log)
-        shutil.rmtree(work, ignore_errors=True)
-
-    summary = results.summary()
-    print_ws_summary(summary)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=1))
-    return 0 if not results.errors else 1
+    return run_load_test(args, results, drive, "WebSocket clients", print_ws_summary)
 
 
 if __name__ == "__main__":
