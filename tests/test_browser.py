@@ -18,7 +18,6 @@ import pytest
 
 from browser_helpers import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_ROOT,
     chromium_available,
     copy_model,
@@ -75,16 +74,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         LATENCY_FILE.parent.mkdir(parents=True, exist_ok=True)
         summary = {k: {"median_s": round(statistics.median(v), 3), "max_s": round(max(v), 3), "n": len(v)} for k, v in latencies.items()}
         LATENCY_FILE.write_text(json.dumps(summary, indent=1))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

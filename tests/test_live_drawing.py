@@ -17,7 +17,6 @@ import pytest
 
 from browser_helpers import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_ROOT,
     canvas,
     chromium_available,
@@ -76,16 +75,6 @@ def server(tmp_path_factory) -> Iterator[str]:
     env = {"SHAPES_VIZ_MODEL": str(model), "SHAPES_VIZ_DATA": str(PROJECT_ROOT / "data")}
     with streamlit_server(env, PROJECT_ROOT / "artifacts" / "live_drawing_server.log") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

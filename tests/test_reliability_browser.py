@@ -26,7 +26,6 @@ from PIL import Image, ImageDraw
 
 from browser_helpers import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_ROOT,
     chromium_available,
     copy_model,
@@ -89,16 +88,6 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     }
     with streamlit_server(env, log) as url:
         yield url, log
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
