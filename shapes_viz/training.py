@@ -7,8 +7,8 @@ val_accuracy in memory, and publishes the model and its history JSON only if tra
 normally: temp file in the same folder, reload check, `os.replace`. NaN loss or a stop request
 publishes nothing. The publish gate: when a model is already published there, it is measured on the
 same validation images, and a new model worse by more than `PUBLISH_MARGIN` is not published
-(`ModelNotPublished`) unless the caller passes `publish_if_worse=True`. One training per model file at a time (an OS-level lock on `<model>.lock`,
-released by the kernel even if the trainer crashes).
+(`ModelNotPublished`) unless the caller passes `publish_if_worse=True`. One training per model file at a
+time (an OS-level lock on `<model>.lock`, released by the kernel even if the trainer crashes).
 
 Progress is reported through plain callables (`on_event` receives dicts), so the CLI can print or
 write JSON lines and the app can read them, with no UI code here.
