@@ -17,17 +17,19 @@ Layers (all convolutions 3x3 with ReLU), with the names the dashboard shows:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from shapes_viz.config import INPUT_SHAPE, NUM_CLASSES
-from shapes_viz.errors import ModelFileError
+from shapes_viz.errors import ModelFileError, ShapesVizError
 
 MODEL_SUFFIXES: tuple[str, ...] = (".h5", ".keras")
 
@@ -130,14 +132,19 @@ def _check_io(model, path: Path) -> None:
         )
 
 
-def save_model_atomic(model, path: str | Path) -> Path:
+def save_model_atomic(model, path: str | Path, before_replace: Callable[[Path], None] | None = None) -> Path:
     """Publish `model` at `path` so that readers only ever see the old or the new complete file.
 
     Writes a temporary file in the same folder, fsyncs it, reloads it and checks its predictions equal
     the model's, then `os.replace`s it over `path` (atomic on POSIX) and fsyncs the folder.
 
+    Args:
+        before_replace: called with the checked temp file just before it replaces `path` (the training
+            stages the model's history there, with the file's digest); if it raises, nothing is replaced.
+
     Raises:
         ModelFileError: unsupported suffix, or the save or reload check failed (the old file is untouched).
+        ShapesVizError: whatever `before_replace` raised (the old file is untouched).
     """
     path = Path(path)
     if path.suffix not in MODEL_SUFFIXES:
@@ -161,9 +168,11 @@ def save_model_atomic(model, path: str | Path) -> Path:
         received = np.asarray(reloaded(probe, training=False))
         if not np.allclose(expected, received, atol=1e-5):
             raise ModelFileError(f"Reload check failed for {path.name}: predictions differ after saving.")
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except ModelFileError:
+    except ShapesVizError:
         tmp.unlink(missing_ok=True)
         raise
     except Exception as exc:
@@ -176,6 +185,15 @@ def save_model_atomic(model, path: str | Path) -> Path:
 
 
 STALE_TEMP_SECONDS: float = 3600.0
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex (a 2 MB model: ~3 ms). Raises OSError if it cannot be read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import functools
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from shapes_viz.config import (
 )
 from shapes_viz.dataset import DatasetSplits, LabeledImages, load_dataset
 from shapes_viz.errors import ModelFileError, ModelNotPublished, TrainingBusyError, TrainingCancelled, TrainingError
-from shapes_viz.model import build_model, load_model, public_file_mode, save_model_atomic
+from shapes_viz.model import build_model, file_digest, load_model, public_file_mode, save_model_atomic
 
 Event = dict[str, Any]
 
@@ -427,30 +428,37 @@ def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds:
 
 
 def _publish(model, out_path: Path, history: dict[str, Any]) -> None:
-    """Publish the model and its history as a pair: both or neither.
+    """Publish the model and its history as a pair.
 
-    The history is written to a temp file first, so a full disk fails before the model is touched; then
-    the model is published (`save_model_atomic`); then the history is renamed into place (a rename needs
-    no space). So a disk that fills up in between cannot leave a new model beside the old history while
-    the job reports a failure.
+    The model is written and checked in a temp file (`save_model_atomic`); before it replaces the current
+    model, the history is staged beside it with the new file's digest (`model_sha256`), so a full disk
+    fails before anything is replaced; after it, the history is renamed into place (a rename needs no
+    space). A kill between the two renames leaves the new model beside the old history, whose digest then
+    does not match: `read_history` ignores it rather than describe another model.
 
     Raises:
         TrainingError: the history could not be written (the old model and history stay).
         ModelFileError: the model could not be published (the old model and history stay).
     """
     target = history_path(out_path)
+    staged: list[Path] = []
+
+    def stage_history(checked_model: Path) -> None:
+        try:
+            history["model_sha256"] = file_digest(checked_model)
+            staged.append(_stage_json(target, history))
+        except OSError as exc:
+            raise TrainingError(
+                f"Could not write the training history beside {out_path} ({exc.strerror or exc}); "
+                "nothing was published."
+            ) from None
+
     try:
-        staged = _stage_json(target, history)
-    except OSError as exc:
-        raise TrainingError(
-            f"Could not write the training history beside {out_path} ({exc.strerror or exc}); "
-            "nothing was published."
-        ) from None
-    try:
-        save_model_atomic(model, out_path)
-        os.replace(staged, target)
+        save_model_atomic(model, out_path, before_replace=stage_history)
+        os.replace(staged[0], target)
     finally:
-        staged.unlink(missing_ok=True)  # already renamed on success
+        for leftover in staged:
+            leftover.unlink(missing_ok=True)  # already renamed on success
 
 
 def _stage_json(path: Path, data: dict[str, Any]) -> Path:
@@ -479,10 +487,27 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
 
 
 def read_history(model_path: str | Path) -> dict[str, Any] | None:
-    """The history JSON written beside `model_path`, or None if there is none or it is unreadable."""
+    """The history JSON written beside `model_path`, or None if there is none, it is unreadable, or it
+    belongs to another model: its `model_sha256` (written by `_publish`) differs from the file's digest."""
     try:
         with open(history_path(model_path)) as handle:
             history = json.load(handle)
     except (OSError, ValueError):
         return None
-    return history if isinstance(history, dict) else None
+    if not isinstance(history, dict):
+        return None
+    recorded = history.get("model_sha256")
+    if recorded is not None:
+        try:
+            stat = os.stat(model_path)
+            if recorded != _cached_digest(str(model_path), stat.st_mtime_ns, stat.st_size):
+                return None
+        except OSError:
+            return None
+    return history
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_digest(path: str, mtime_ns: int, size: int) -> str:
+    """`file_digest` of a model file version (path, mtime_ns, size): hashed once per version."""
+    return file_digest(path)

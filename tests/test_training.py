@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation split: a better current model
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
-    "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate",
+    "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -91,6 +91,26 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert gate["val_count"] == 9 and gate["margin"] == config.PUBLISH_MARGIN
     assert gate["new_accuracy"] == pytest.approx(history["val_accuracy_best"], abs=1e-6)
     assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.h5", "tiny.h5.lock", "tiny.history.json"]
+
+
+def test_a_history_beside_another_model_is_not_read_as_its_history(trained, tmp_path):
+    """A kill between publishing the model and renaming its history (one rename apart) leaves the new model
+    beside the old history. The history names its model's digest, so it is not shown as the new one's."""
+    from shapes_viz.model import build_model, file_digest, save_model_atomic
+
+    path, result, _ = trained
+    model, history = tmp_path / path.name, history_path(tmp_path / path.name)
+    shutil.copy2(path, model)
+    shutil.copy2(history_path(path), history)
+    assert read_history(model) == result.history
+    assert result.history["model_sha256"] == file_digest(path)
+
+    save_model_atomic(build_model(seed=1), model)  # what such a kill leaves: a new model, the old history
+    assert read_history(model) is None
+
+    legacy = {key: value for key, value in result.history.items() if key != "model_sha256"}
+    history.write_text(json.dumps(legacy))  # histories written before digests existed are still read
+    assert read_history(model) == legacy
 
 
 def test_should_stop_publishes_nothing_and_keeps_the_old_model(old_model, tiny_data):

@@ -45,7 +45,7 @@ def render_model_info(identity: resources.Identity | None, error: str | None) ->
     modified = dt.datetime.fromtimestamp(identity[1] / 1e9).strftime("%Y-%m-%d %H:%M")
     st.markdown(f"**{path.name}**  \n{identity[2] / 1024:.0f} KB · file from {modified}")
     if history is None:
-        st.caption("No training history beside this file.")
+        st.caption("No training history for this file (none beside it, or one that belongs to another model).")
         return
     data = history.get("data") or {}
     recipe = (history.get("recipe") or {}).get("name", "?")
