@@ -89,6 +89,21 @@ def channel_stats(values: np.ndarray) -> ChannelStats:
     )
 
 
+def checked_input(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """`x` as an array if it is one (1, *input_shape) float32 input, as `preprocess` returns it.
+
+    Raises:
+        ValueError: another shape or dtype (the message says what was received).
+    """
+    x = np.asarray(x)
+    if x.shape != (1, *input_shape) or x.dtype != np.float32:
+        raise ValueError(
+            f"Expected x of shape {(1, *input_shape)} and dtype float32. "
+            f"Received: x.shape={x.shape}, x.dtype={x.dtype}"
+        )
+    return x
+
+
 class ActivationEngine:
     """Compiled forward pass returning every layer's output.
 
@@ -148,12 +163,7 @@ class ActivationEngine:
         Raises:
             ValueError: x has another shape or dtype (the message says what was received).
         """
-        x = np.asarray(x)
-        if x.shape != (1, *self.input_shape) or x.dtype != np.float32:
-            raise ValueError(
-                f"Expected x of shape {(1, *self.input_shape)} and dtype float32. "
-                f"Received: x.shape={x.shape}, x.dtype={x.dtype}"
-            )
+        x = checked_input(x, self.input_shape)
         outputs, stats = self._forward(x)
         layers = []
         for name, kind, output, stat in zip(self.layer_names, self.layer_kinds, outputs, stats):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from shapes_viz.activations import Activations, LayerActivation, channel_stats
+from shapes_viz.activations import Activations, LayerActivation, channel_stats, checked_input
 from shapes_viz.config import INPUT_SHAPE
 from shapes_viz.errors import ModelFileError
 from shapes_viz.model import LayerInfo
@@ -136,12 +136,7 @@ class NumpyEngine:
         Raises:
             ValueError: x has another shape or dtype (the message says what was received).
         """
-        x = np.asarray(x)
-        if x.shape != (1, *self.input_shape) or x.dtype != np.float32:
-            raise ValueError(
-                f"Expected x of shape {(1, *self.input_shape)} and dtype float32. "
-                f"Received: x.shape={x.shape}, x.dtype={x.dtype}"
-            )
+        x = checked_input(x, self.input_shape)
         layers = tuple(
             LayerActivation(name, kind, output[0], channel_stats(output[0]))
             for name, kind, output in zip(self.layer_names, self.layer_kinds, self._forward(x))
