@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec
+from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec, shape_png
 
 APP = str(PROJECT_ROOT / "app.py")
 pytest.importorskip("tensorflow")
@@ -60,20 +60,6 @@ def new_app():
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(APP, default_timeout=60)
-
-
-def shape_png(shape: str = "triangles", size: int = 200) -> bytes:
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    if shape == "triangles":
-        draw.polygon([(size / 2, 20), (size - 20, size - 20), (20, size - 20)], outline="black", width=10)
-    elif shape == "squares":
-        draw.rectangle([30, 30, size - 30, size - 30], outline="black", width=10)
-    else:
-        draw.ellipse([30, 30, size - 30, size - 30], outline="black", width=10)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def chart(at, key: str):

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec
+from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec, shape_image, shape_png
 from shapes_viz import config
 from shapes_viz.config import IMAGE_FORMATS, MAX_IMAGE_BYTES, history_path
 from shapes_viz.errors import ModelFileError, TrainingBusyError, TrainingError
@@ -85,22 +85,6 @@ def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def shape_image(shape: str = "triangles", size: int = 200) -> Image.Image:
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    if shape == "triangles":
-        draw.polygon([(size / 2, 20), (size - 20, size - 20), (20, size - 20)], outline="black", width=10)
-    elif shape == "squares":
-        draw.rectangle([30, 30, size - 30, size - 30], outline="black", width=10)
-    else:
-        draw.ellipse([30, 30, size - 30, size - 30], outline="black", width=10)
-    return image
-
-
-def shape_png(shape: str = "triangles") -> bytes:
-    return encode(shape_image(shape))
 
 
 def probabilities(at) -> np.ndarray:

@@ -13,7 +13,6 @@ PYTHONPATH (the server runs the real app; two functions of shapes_viz.ui.state r
 from __future__ import annotations
 
 import http.client
-import io
 import os
 import textwrap
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from PIL import Image, ImageDraw
 
 from browser_helpers import (
     CHROMIUM,
@@ -31,6 +29,7 @@ from browser_helpers import (
     copy_model,
     predicted_class,
     screenshot,
+    shape_png,
     streamlit_server,
     wait_for_app,
 )
@@ -101,18 +100,6 @@ def page(browser, server):
     context.close()
 
 
-def shape_png(shape: str = "circles") -> bytes:
-    image = Image.new("RGB", (200, 200), "white")
-    draw = ImageDraw.Draw(image)
-    if shape == "circles":
-        draw.ellipse([30, 30, 170, 170], outline="black", width=10)
-    else:
-        draw.polygon([(100, 20), (180, 180), (20, 180)], outline="black", width=10)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def upload(page, name: str, data: bytes) -> None:
     page.get_by_role("tab", name="Upload").click()
     page.locator(".st-key-upload_file input[type=file]").set_input_files(
@@ -143,7 +130,7 @@ def upload_url_and_token(page) -> tuple[str, str]:
     """Upload a small PNG like a user; return the session's real upload URL and its XSRF cookie."""
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url) if "/_stcore/upload_file/" in request.url else None)
-    upload(page, "circle.png", shape_png())
+    upload(page, "circle.png", shape_png("circles"))
     wait_for_text(lambda: predicted_class(page), "circle.png", "the small upload")
     assert urls, "the browser sent no upload request"
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
@@ -170,7 +157,7 @@ def test_an_upload_over_the_limit_is_refused_in_the_browser_and_the_session_goes
     assert "huge.png" in text
     assert sent == [], "the browser sent the oversized file"
     assert_page_shows_no_details(page)
-    upload(page, "circle.png", shape_png())  # the same session goes on
+    upload(page, "circle.png", shape_png("circles"))  # the same session goes on
     assert "circles" in wait_for_text(lambda: predicted_class(page), "circle.png", "a normal upload after it")
     screenshot(page, "reliability_upload_over_limit")
 
@@ -209,7 +196,7 @@ def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, serv
                   "the server's log line for the streamed upload")
 
     # 3. without the XSRF token: refused whatever the size (XSRF protection is on)
-    small, content_type = multipart("circle.png", shape_png())
+    small, content_type = multipart("circle.png", shape_png("circles"))
     response = page.context.request.put(url, data=small, headers={"Content-Type": content_type})
     assert response.status == 403, response.status
 
@@ -224,7 +211,7 @@ def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, serv
 
 
 def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_log(page, server):
-    upload(page, "circle.png", shape_png())
+    upload(page, "circle.png", shape_png("circles"))
     wait_for_text(lambda: predicted_class(page), "circle.png", "the prediction")
     field = page.locator(".st-key-explorer_channel_number input")
     field.fill(str(MAGIC_CHANNEL))
@@ -261,7 +248,7 @@ def test_an_exception_in_any_other_callback_shows_no_details_in_the_browser(page
     log = wait_for_text(server[1].read_text, f"{SECRET} in the Clear button's callback", "the details in the log")
     assert "Traceback (most recent call last)" in log
     screenshot(page, "reliability_unguarded_callback_error")
-    upload(page, "circle.png", shape_png())  # the session goes on
+    upload(page, "circle.png", shape_png("circles"))  # the session goes on
     wait_for_text(lambda: predicted_class(page), "circle.png", "an upload after the error")
 
 
