@@ -40,6 +40,8 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+SHIPPED_MODEL = PROJECT_ROOT / "models" / "shapes_cnn.h5"
+LIVE = ':not([data-stale="true"])'  # Streamlit keeps stale copies of elements around during a rerun
 
 _DTYPES = {
     "f4": np.float32, "f8": np.float64, "i1": np.int8, "u1": np.uint8, "i2": np.int16, "u2": np.uint16,
@@ -138,6 +140,16 @@ def streamlit_server(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+
+
+def browser_test_marks() -> list:
+    """The `pytestmark` of every Chromium test module: marked `browser`, skipped without Chromium/Playwright."""
+    import pytest
+
+    return [
+        pytest.mark.browser,
+        pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
+    ]
 
 
 def chromium_available() -> bool:

@@ -12,14 +12,14 @@ import re
 import statistics
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from browser_helpers import (
-    CHROMIUM,
+    LIVE,
     PROJECT_ROOT,
-    chromium_available,
+    SHIPPED_MODEL,
+    browser_test_marks,
     copy_model,
     draw_polyline,
     predicted_class,
@@ -29,14 +29,9 @@ from browser_helpers import (
     wait_for_app,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
-]
+pytestmark = browser_test_marks()
 
-SHIPPED_MODEL = PROJECT_ROOT / "models" / "shapes_cnn.h5"
 LATENCY_FILE = PROJECT_ROOT / "artifacts" / "browser_latency.json"
-LIVE = ':not([data-stale="true"])'  # Streamlit keeps stale copies of elements around during a rerun
 HEATMAP_JS = """() => {
     const d = document.querySelector('.st-key-channel_heatmap:not([data-stale="true"]) .js-plotly-plot');
     if (!d || !d._fullData || !d._fullData.length) return null;

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from browser_helpers import (
-    CHROMIUM,
     PROJECT_ROOT,
+    SHIPPED_MODEL,
+    browser_test_marks,
     canvas,
-    chromium_available,
     copy_model,
     predicted_class,
     screenshot,
@@ -27,13 +27,8 @@ from browser_helpers import (
     wait_for_app,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
-]
+pytestmark = browser_test_marks()
 
-SHIPPED_MODEL = PROJECT_ROOT / "models" / "shapes_cnn.h5"
-LIVE = ':not([data-stale="true"])'
 RECORDER = """
 (() => {
   const seen = window.__seen = {texts: [], heatmaps: [], grids: [], pen: 'up'};

@@ -10,11 +10,13 @@ import sys
 
 import pytest
 
-from browser_helpers import CHROMIUM, PROJECT_ROOT, chromium_available
+from browser_helpers import (
+    PROJECT_ROOT,
+    browser_test_marks,
+)
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
+    *browser_test_marks(),
     pytest.mark.skipif(not (PROJECT_ROOT / "models" / "shapes_cnn.h5").exists(), reason="needs the shipped model"),
 ]
 

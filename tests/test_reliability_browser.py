@@ -23,9 +23,10 @@ from urllib.parse import urlparse
 import pytest
 
 from browser_helpers import (
-    CHROMIUM,
+    LIVE,
     PROJECT_ROOT,
-    chromium_available,
+    SHIPPED_MODEL,
+    browser_test_marks,
     copy_model,
     predicted_class,
     screenshot,
@@ -34,15 +35,10 @@ from browser_helpers import (
     wait_for_app,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason=f"needs {CHROMIUM} and the playwright package"),
-]
+pytestmark = browser_test_marks()
 
-SHIPPED_MODEL = PROJECT_ROOT / "models" / "shapes_cnn.h5"
 SECRET = "SECRET-DETAIL-4f1c9"  # the text of the injected exceptions: must never reach the browser
 MAGIC_CHANNEL = 13  # selecting this channel makes the channel callback fail
-LIVE = ':not([data-stale="true"])'
 OVER_LIMIT_MB = 12  # server.maxUploadSize is 5 MB
 
 FAULTS = textwrap.dedent(
