@@ -22,33 +22,16 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from shapes_viz.config import INPUT_SHAPE, NUM_CLASSES
+from shapes_viz.engine.results import LayerInfo
 from shapes_viz.errors import ModelFileError, ShapesVizError
 
 MODEL_SUFFIXES: tuple[str, ...] = (".h5", ".keras")
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One row of the model summary.
-
-    Attributes:
-        name: the layer's name (stable: the dashboard's picker options and activation keys).
-        kind: the layer's class name, e.g. "Conv2D".
-        output_shape: output shape without the batch axis, e.g. (26, 26, 32) or (512,).
-        params: number of weights (trainable and not).
-    """
-
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
-    params: int
 
 
 def build_model(seed: int | None = None):
