@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shapes_viz import generator
 from shapes_viz.config import CLASS_NAMES, IMAGE_SIZE
+from shapes_viz.generator import files, looks
 from shapes_viz.generator import draw_browser_style, draw_shape, generate_dataset
 
 
@@ -279,5 +280,49 @@ def test_classes_stay_distinct_triangles_fill_less_of_their_box():
 
 
 def test_public_constants_come_from_config():
-    assert generator.CLASS_NAMES is CLASS_NAMES
-    assert generator.IMAGE_SIZE == IMAGE_SIZE
+    assert looks.CLASS_NAMES is CLASS_NAMES and files.CLASS_NAMES is CLASS_NAMES
+    assert looks.IMAGE_SIZE == IMAGE_SIZE and files.IMAGE_SIZE == IMAGE_SIZE
+
+
+# ---------------------------------------------------------------------------- the same bytes for a seed, for good
+
+# sha256 of the generator's output for fixed seeds, recorded from the single-module generator before it was
+# split into a package: a change of any of these is a change of the training data (and of the shipped
+# model's reproducibility). Pixels are hashed as raw uint8 bytes; data-set files as name + PNG bytes.
+RECORDED = {
+    "draw_shape/circles": "e8795679b121c5ec10faeaae4da62b6d0d2ac3c9fb2cb75e150dcb528f04a5ff",
+    "draw_shape/squares": "dcb4442f0c8916f4b17fc2c699d11a83edfd34c7fdeaae1e7c2ab9db2a2c669a",
+    "draw_shape/triangles": "9ed868a8c2944ad6314b2e302cff50dba2d92d53b061599fc73e8d677312ff7e",
+    "draw_browser_style/circles": "943dd87603687801275f9524594628d40993a5632cc9e36ed00b151e250953cf",
+    "draw_browser_style/squares": "7600eb5ab85637288ab51aa47361a48573da78a700806fbf1442814448f04f5c",
+    "draw_browser_style/triangles": "1bc37002cf29290ee068970bd4977eb6fad8ab86f92f2925e80f843a577077f8",
+    "generate_dataset/mixed": "be79d3e0987bdacdcb8cb69e45d0acc83e441cc0a33032dbbc084c3e0c6c2e8b",
+    "generate_dataset/browser": "9d9b0fa177fc1725da6045d52283e2cf130abae43bb10f7d58c6170438824095",
+}
+
+
+def _pixels_digest(images: list[np.ndarray]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.stack(images)).tobytes()).hexdigest()
+
+
+def _folder_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.png")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("kind", CLASS_NAMES)
+def test_drawings_keep_their_recorded_bytes(kind):
+    # 12 seeds cover the pen, browser and in-between looks of draw_shape
+    shapes = [draw_shape(kind, np.random.default_rng(seed)) for seed in range(12)]
+    assert _pixels_digest(shapes) == RECORDED[f"draw_shape/{kind}"]
+    browser = [draw_browser_style(kind, np.random.default_rng(s), canvas=140, inverted=s % 2 == 1) for s in range(4)]
+    assert _pixels_digest(browser) == RECORDED[f"draw_browser_style/{kind}"]
+
+
+@pytest.mark.parametrize("style", files.STYLES)
+def test_data_set_files_keep_their_recorded_bytes(tmp_path, style):
+    generate_dataset(tmp_path, per_class=3, seed=5, style=style)
+    assert _folder_digest(tmp_path) == RECORDED[f"generate_dataset/{style}"]
