@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "generate-data":
+    if args.command == "train" or (args.command in ("evaluate", "predict") and _needs_keras(args.model)):
         _quiet_tensorflow()
     handlers = {
         "generate-data": _generate_data,
@@ -264,17 +264,22 @@ class _ProgressWriter:
             handle.write(json.dumps(event) + "\n")
 
 
-def _load(model_path: Path | None):
-    from shapes_viz.model import load_model
+def _needs_keras(model_path: Path | None) -> bool:
+    """Whether the model file is one that only the Keras engine reads (the numpy engine reads .h5)."""
+    return (model_path or settings().model_path).suffix != ".h5"
 
-    return load_model(model_path or settings().model_path)
+
+def _open_engine(model_path: Path | None):
+    """The engine of the model file (the published one by default): numpy, no TensorFlow, for .h5 files."""
+    from shapes_viz.engine import open_engine
+
+    return open_engine(model_path or settings().model_path)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from shapes_viz.evaluation import evaluate
 
-    model = _load(args.model)
-    result = evaluate(model, args.folder)
+    result = evaluate(_open_engine(args.model), args.folder)
     for path, reason in result.skipped:
         print(f"skipped {path}: {reason}")
     width = max(len(name) for name in CLASS_NAMES)
@@ -292,14 +297,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from shapes_viz.activations import ActivationEngine
     from shapes_viz.preprocessing import preprocess
 
-    engine = ActivationEngine(_load(args.model), jit_compile=False)
+    engine = _open_engine(args.model)
     failures = 0
     for path in args.files:
         try:
-            probabilities = engine.predict(preprocess(path))[0]
+            probabilities = engine.probabilities(preprocess(path))[0]
         except ShapesVizError as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             failures += 1

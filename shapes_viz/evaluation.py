@@ -9,6 +9,7 @@ import numpy as np
 
 from shapes_viz.config import CLASS_NAMES, NUM_CLASSES
 from shapes_viz.dataset import LabeledImages, load_folder
+from shapes_viz.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -44,19 +45,9 @@ class EvaluationResult:
         return f"accuracy: {self.accuracy:.4f} ({self.correct}/{self.total})"
 
 
-def predict_batch(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """(N, 3) float32 probabilities for (N, 28, 28, 3) float32 images (a direct call, no `predict`)."""
-    outputs = [
-        np.asarray(model(images[i : i + batch_size], training=False))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
-
-
-def evaluate_arrays(model, data: LabeledImages) -> EvaluationResult:
-    """Evaluate `model` (a Keras model, or an ActivationEngine) on already loaded images."""
-    model = getattr(model, "model", model)
-    probabilities = predict_batch(model, data.images)
+def evaluate_arrays(engine: Engine, data: LabeledImages) -> EvaluationResult:
+    """Evaluate `engine` (see `shapes_viz.engine`) on already loaded images."""
+    probabilities = engine.probabilities(data.images)
     predicted = probabilities.argmax(axis=1)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     np.add.at(confusion, (data.labels, predicted), 1)
@@ -74,10 +65,10 @@ def evaluate_arrays(model, data: LabeledImages) -> EvaluationResult:
     return EvaluationResult(confusion, per_class, correct / total, correct, total, wrong, list(data.skipped))
 
 
-def evaluate(model, folder: str | Path) -> EvaluationResult:
+def evaluate(engine: Engine, folder: str | Path) -> EvaluationResult:
     """Evaluate on a folder of class subfolders (images found recursively; any subset of classes).
 
     Raises:
         DatasetError: the folder is missing, has unknown class folders or no usable image.
     """
-    return evaluate_arrays(model, load_folder(folder))
+    return evaluate_arrays(engine, load_folder(folder))

@@ -4,6 +4,9 @@ Keras model files are code: a config can name Lambda layers, arbitrary functions
 layer so large that building it exhausts memory. `check_model_file` reads only the JSON config
 (from the `.keras` zip or the `.h5` attributes) and refuses anything that is not a plain stack of
 the layer types this project uses, within a parameter budget, taking (28, 28, 3) to 3 classes.
+
+The check is also the one place that interprets the config: it returns a `ModelSpec`, one `LayerSpec` per
+layer (kind, settings, input and output shapes, parameters), which the engines build from.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,70 @@ ALLOWED_LAYERS: frozenset[str] = frozenset(
 ALLOWED_ACTIVATIONS: frozenset[str] = frozenset({"relu", "softmax", "linear", "sigmoid", "tanh"})
 KERAS_ZIP_MEMBERS: frozenset[str] = frozenset({"config.json", "metadata.json", "model.weights.h5"})
 MAX_CONFIG_BYTES: int = 1024 * 1024
+PADDINGS: tuple[str, ...] = ("valid", "same")
 
 
-def check_model_file(path: str | Path) -> dict[str, Any]:
-    """Refuse a model file that is not a safe, fitting shapes_viz model; return its parsed config.
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer as its config describes it, checked, with the shapes it takes and gives (no batch axis).
+
+    Attributes:
+        name, kind: the layer's name and class name ("Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense").
+        input_shape, output_shape: e.g. (28, 28, 3) -> (28, 28, 32); (64,) -> (512,).
+        params: number of weights.
+        activation: "relu", "softmax", "linear", "sigmoid" or "tanh" ("linear" for layers without one).
+        size: Conv2D filters or Dense units (0 otherwise).
+        window: Conv2D kernel size or MaxPooling2D pool size, (rows, columns); (1, 1) otherwise.
+        strides, dilation: (rows, columns).
+        padding: "valid" or "same".
+        groups: Conv2D groups.
+        use_bias: whether the layer has a bias vector.
+    """
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    activation: str = "linear"
+    size: int = 0
+    window: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    padding: str = "valid"
+    groups: int = 1
+    use_bias: bool = False
+
+    @property
+    def weight_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the layer's weights in Keras' order: (kernel, bias) or (kernel,) or ()."""
+        if self.kind == "Conv2D":
+            kernel = (*self.window, self.input_shape[-1] // self.groups, self.size)
+        elif self.kind == "Dense":
+            kernel = (self.input_shape[0], self.size)
+        else:
+            return ()
+        return (kernel, (self.size,)) if self.use_bias else (kernel,)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A checked model file: its parsed config and its layers (InputLayer left out), input to output."""
+
+    config: dict[str, Any]
+    layers: tuple[LayerSpec, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.layers[0].input_shape
+
+
+def check_model_file(path: str | Path) -> ModelSpec:
+    """Refuse a model file that is not a safe, fitting shapes_viz model; return its config and layer specs.
 
     Raises:
         ModelFileError: missing, too large, not a .h5/.keras file, or a config that names disallowed
@@ -44,8 +108,7 @@ def check_model_file(path: str | Path) -> dict[str, Any]:
         config = _read_h5_config(path)
     else:
         raise ModelFileError(f"Model files must end in .h5 or .keras. Received: {path.name}")
-    check_model_config(config, source=path.name)
-    return config
+    return check_model_config(config, source=path.name)
 
 
 def _read_keras_config(path: Path) -> dict[str, Any]:
@@ -95,20 +158,20 @@ def _parse_json(raw: bytes | str, name: str) -> dict[str, Any]:
     return config
 
 
-def check_model_config(config: dict[str, Any], source: str = "model") -> int:
-    """Validate a Keras model config (Keras 3 or Keras 2 format); return its parameter count.
+def check_model_config(config: dict[str, Any], source: str = "model") -> ModelSpec:
+    """Validate a Keras model config (Keras 3 or Keras 2 format); return it with its layer specs.
 
     Raises:
         ModelFileError: naming the first problem found.
     """
     try:
-        return _check_structure(config, source)
+        return ModelSpec(config, _check_structure(config, source))
     except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         # A value of an unexpected type somewhere (a list where a name belongs, a number for a config...).
         raise ModelFileError(f"Refused {source}: its config is malformed ({type(exc).__name__}: {exc}).") from None
 
 
-def _check_structure(config: dict[str, Any], source: str) -> int:
+def _check_structure(config: dict[str, Any], source: str) -> tuple[LayerSpec, ...]:
     _check_modules(config, source)
     if config.get("class_name") != "Sequential":  # branching models would escape the chain-based budget
         raise ModelFileError(
@@ -124,6 +187,7 @@ def _check_structure(config: dict[str, Any], source: str) -> int:
     )
     shape = declared
     params = 0
+    specs: list[LayerSpec] = []
     for layer in layers:
         kind = layer.get("class_name") if isinstance(layer, dict) else None
         if kind not in ALLOWED_LAYERS:
@@ -138,8 +202,10 @@ def _check_structure(config: dict[str, Any], source: str) -> int:
             continue
         if shape is None:
             raise ModelFileError(f"Refused {source}: its input shape is not declared.")
-        shape, layer_params = _propagate(kind, layer_config, shape, source)
-        params += layer_params
+        spec = _layer_spec(kind, layer_config, shape, source)
+        specs.append(spec)
+        shape = spec.output_shape
+        params += spec.params
         if params > MAX_MODEL_PARAMS:
             raise ModelFileError(
                 f"Refused {source}: more than {MAX_MODEL_PARAMS:,} parameters (layer {layer_config.get('name')!r})."
@@ -149,7 +215,7 @@ def _check_structure(config: dict[str, Any], source: str) -> int:
             f"Model {source} does not fit: expected input {INPUT_SHAPE} and {NUM_CLASSES} classes. "
             f"Received: input {declared}, output {shape}"
         )
-    return params
+    return tuple(specs)
 
 
 def _check_modules(node: Any, source: str) -> None:
@@ -207,42 +273,70 @@ def _pair(value: Any, default: int) -> tuple[int, int]:
     return pair
 
 
-def _propagate(kind: str, config: dict[str, Any], shape: tuple[int, ...], source: str):
-    """Output shape and parameter count of one layer, from its config alone."""
+def _layer_spec(kind: str, config: dict[str, Any], shape: tuple[int, ...], source: str) -> LayerSpec:
+    """The layer's spec (settings, output shape, parameter count) from its config and input shape alone."""
     try:
+        name = str(config.get("name"))
+        common = {"name": name, "kind": kind, "input_shape": shape}
         if kind == "Dropout":
-            return shape, 0
+            return LayerSpec(**common, output_shape=shape, params=0)
         if kind == "Flatten":
-            return (math.prod(shape),), 0
+            return LayerSpec(**common, output_shape=(math.prod(shape),), params=0)
+        activation = _activation(config.get("activation"))
+        use_bias = bool(config.get("use_bias", True))
         if kind == "Dense":
             units = int(config["units"])
             if units <= 0 or len(shape) != 1:
                 raise ValueError(f"Dense on shape {shape}")
-            return (units,), shape[0] * units + (units if config.get("use_bias", True) else 0)
+            params = shape[0] * units + (units if use_bias else 0)
+            return LayerSpec(**common, output_shape=(units,), params=params, activation=activation, size=units,
+                             use_bias=use_bias)
         if len(shape) != 3:
             raise ValueError(f"{kind} on shape {shape}")
         if config.get("data_format") not in (None, "channels_last"):  # the shapes below assume it
             raise ValueError(f"data_format {config.get('data_format')!r}")
+        padding = config.get("padding", "valid")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding {padding!r}")
         height, width, channels = shape
         if kind == "Conv2D":
             filters = int(config["filters"])
-            kh, kw = _pair(config.get("kernel_size"), 3)
-            sh, sw = _pair(config.get("strides"), 1)
-            out = _spatial((height, width), (kh, kw), (sh, sw), config.get("padding", "valid"))
-            params = kh * kw * channels * filters + (filters if config.get("use_bias", True) else 0)
-            if filters <= 0 or min(out) <= 0:
-                raise ValueError("empty output")
-            return (*out, filters), params
-        if kind == "MaxPooling2D":
-            pool = _pair(config.get("pool_size"), 2)
-            strides = _pair(config.get("strides"), pool[0]) if config.get("strides") else pool
-            out = _spatial((height, width), pool, strides, config.get("padding", "valid"))
+            window = _pair(config.get("kernel_size"), 3)
+            strides = _pair(config.get("strides"), 1)
+            dilation = _pair(config.get("dilation_rate"), 1)
+            groups = int(config.get("groups", 1) or 1)
+            if filters <= 0 or groups <= 0 or channels % groups or filters % groups:
+                raise ValueError(f"{filters} filters in {groups} groups on {channels} channels")
+            reach = tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
+            out = _spatial((height, width), reach, strides, padding)
+            params = window[0] * window[1] * (channels // groups) * filters + (filters if use_bias else 0)
             if min(out) <= 0:
                 raise ValueError("empty output")
-            return (*out, channels), 0
+            return LayerSpec(**common, output_shape=(*out, filters), params=params, activation=activation,
+                             size=filters, window=window, strides=strides, dilation=dilation, padding=padding,
+                             groups=groups, use_bias=use_bias)
+        if kind == "MaxPooling2D":
+            window = _pair(config.get("pool_size"), 2)
+            strides = _pair(config.get("strides"), window[0]) if config.get("strides") else window
+            out = _spatial((height, width), window, strides, padding)
+            if min(out) <= 0:
+                raise ValueError("empty output")
+            return LayerSpec(**common, output_shape=(*out, channels), params=0, window=window, strides=strides,
+                             padding=padding)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"Refused {source}: layer {config.get('name')!r} is malformed ({exc}).") from None
     raise ModelFileError(f"Refused {source}: layer type {kind!r} is not allowed.")
+
+
+def _activation(value: Any) -> str:
+    """The activation's name: a string, or Keras' serialized {"class_name": "function", "config": name}."""
+    if value is None:
+        return "linear"
+    if isinstance(value, dict):
+        value = value.get("config")
+    if not isinstance(value, str) or value not in ALLOWED_ACTIVATIONS:
+        raise ValueError(f"activation {value!r}")
+    return value
 
 
 def _spatial(size, kernel, strides, padding) -> tuple[int, int]:

@@ -50,10 +50,9 @@ def own_model(tmp_path, monkeypatch, trained, tiny_data) -> Path:
 @pytest.fixture(scope="module")
 def reference(shared_model):
     """An activation engine built directly from the core, to check what the app shows."""
-    from shapes_viz.activations import ActivationEngine
-    from shapes_viz.model import load_model
+    from shapes_viz.engine.keras_engine import KerasEngine
 
-    return ActivationEngine(load_model(shared_model))
+    return KerasEngine.from_file(shared_model)
 
 
 def new_app():

@@ -12,7 +12,8 @@ import pytest
 from shapes_viz.config import CLASS_NAMES
 from shapes_viz.dataset import load_folder
 from shapes_viz.errors import DatasetError
-from shapes_viz.evaluation import EvaluationResult, evaluate, evaluate_arrays, predict_batch
+from shapes_viz.evaluation import EvaluationResult, evaluate, evaluate_arrays
+from shapes_viz.engine.keras_engine import KerasEngine
 from shapes_viz.model import build_model
 
 SUMMARY = re.compile(r"^accuracy: \d\.\d{4} \(\d+/\d+\)$")
@@ -26,7 +27,7 @@ def always(class_index: int):
     bias = np.zeros_like(bias)
     bias[class_index] = 20.0
     layer.set_weights([np.zeros_like(kernel), bias])
-    return model
+    return KerasEngine(model, warm_up=False)
 
 
 def test_summary_line_format():
@@ -52,8 +53,8 @@ def test_a_model_that_always_says_squares(tiny_data):
 
 def test_trained_model_confusion_matrix_is_consistent(trained_model, tiny_data):
     data = load_folder(tiny_data / "test_set")
-    result = evaluate_arrays(trained_model, data)
-    predicted = predict_batch(trained_model, data.images).argmax(axis=1)
+    result = evaluate_arrays(KerasEngine(trained_model, warm_up=False), data)
+    predicted = np.asarray(trained_model(data.images, training=False)).argmax(axis=1)
     assert result.confusion.shape == (3, 3)
     assert result.confusion.sum() == result.total == len(data) == 9
     np.testing.assert_array_equal(result.confusion.sum(axis=1), [3, 3, 3])  # rows are the true classes
@@ -67,22 +68,24 @@ def test_trained_model_confusion_matrix_is_consistent(trained_model, tiny_data):
     assert SUMMARY.match(result.summary_line())
 
 
-def test_an_activation_engine_evaluates_like_its_model(trained_model, tiny_data):
-    from shapes_viz.activations import ActivationEngine
+def test_the_numpy_engine_evaluates_like_the_keras_engine(trained, trained_model, tiny_data):
+    from shapes_viz.engine.numpy_engine import NumpyEngine
 
     data = load_folder(tiny_data / "test_set")
-    by_engine = evaluate_arrays(ActivationEngine(trained_model, warm_up=False, jit_compile=False), data)
-    by_model = evaluate_arrays(trained_model, data)
-    np.testing.assert_array_equal(by_engine.confusion, by_model.confusion)
+    by_numpy = evaluate_arrays(NumpyEngine.from_file(trained[0]), data)
+    by_keras = evaluate_arrays(KerasEngine(trained_model, warm_up=False), data)
+    np.testing.assert_array_equal(by_numpy.confusion, by_keras.confusion)
 
 
-def test_predict_batch_matches_one_call_and_handles_batches(trained_model):
+def test_keras_engine_probabilities_match_one_call_and_handle_batches(trained_model):
+    engine = KerasEngine(trained_model, warm_up=False)
     images = np.random.default_rng(0).random((7, 28, 28, 3), dtype=np.float32)
-    whole = predict_batch(trained_model, images)
-    np.testing.assert_allclose(predict_batch(trained_model, images, batch_size=3), whole, atol=1e-6)
+    whole = engine.probabilities(images)
+    np.testing.assert_allclose(engine.probabilities(images, batch_size=3), whole, atol=1e-6)
+    np.testing.assert_allclose(whole, np.asarray(trained_model(images, training=False)), atol=1e-6)
     assert whole.shape == (7, 3)
     np.testing.assert_allclose(whole.sum(axis=1), 1.0, rtol=1e-5)
-    assert predict_batch(trained_model, images[:0]).shape == (0, 3)
+    assert engine.probabilities(images[:0]).shape == (0, 3)
 
 
 def test_subset_of_classes_and_skipped_files(tmp_path, tiny_data):

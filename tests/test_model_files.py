@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shapes_viz.errors import ModelFileError
-from shapes_viz.model import load_model, save_model_atomic
+from shapes_viz.artifacts import save_model_atomic
+from shapes_viz.model import load_model
 from shapes_viz.model_files import check_model_config, check_model_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +89,26 @@ def layer_config(config: dict, name: str) -> dict:
 
 def test_our_own_files_pass_the_check_in_both_formats(saved):
     for path in saved.values():
-        config = check_model_file(path)
-        assert check_model_config(config) == TUTORIAL_PARAMS
+        spec = check_model_file(path)
+        assert spec.params == check_model_config(spec.config).params == TUTORIAL_PARAMS
 
 
 def test_the_check_counts_parameters_like_keras(keras_config, h5_config, fresh_model):
-    assert check_model_config(keras_config) == fresh_model.count_params() == TUTORIAL_PARAMS
-    assert check_model_config(h5_config) == TUTORIAL_PARAMS
+    assert check_model_config(keras_config).params == fresh_model.count_params() == TUTORIAL_PARAMS
+    assert check_model_config(h5_config).params == TUTORIAL_PARAMS
+
+
+def test_the_layer_specs_give_the_shapes_and_parameters_keras_gives(keras_config, h5_config, fresh_model):
+    """The one interpretation of the config that both engines build from agrees with the built model."""
+    for config in (keras_config, h5_config):
+        specs = check_model_config(config).layers
+        assert [s.name for s in specs] == [layer.name for layer in fresh_model.layers]
+        assert [s.kind for s in specs] == [type(layer).__name__ for layer in fresh_model.layers]
+        assert [s.output_shape for s in specs] == [tuple(layer.output.shape[1:]) for layer in fresh_model.layers]
+        assert [s.params for s in specs] == [layer.count_params() for layer in fresh_model.layers]
+        for spec, layer in zip(specs, fresh_model.layers):
+            assert spec.weight_shapes == tuple(tuple(w.shape) for w in layer.get_weights()), spec.name
+            assert spec.activation == getattr(layer, "activation", None).__name__ if hasattr(layer, "activation") else "linear"
 
 
 def test_a_keras2_style_config_is_accepted(h5_config):
@@ -106,7 +120,7 @@ def test_a_keras2_style_config_is_accepted(h5_config):
     layers[0]["config"]["batch_input_shape"] = [None, 28, 28, 3]
     for layer in layers:
         layer.pop("module", None)
-    assert check_model_config(config) == TUTORIAL_PARAMS
+    assert check_model_config(config).params == TUTORIAL_PARAMS
 
 
 # --------------------------------------------------------------------------- Lambda layers
@@ -417,7 +431,7 @@ def test_any_mutation_of_a_config_is_accepted_or_a_model_file_error(keras_config
             parent = parent[key]
         parent[path[-1]] = data.draw(json_values())
     try:
-        params = check_model_config(config)
+        params = check_model_config(config).params
     except ModelFileError:
         return
     assert isinstance(params, int) and 0 <= params <= 5_000_000

@@ -1,4 +1,4 @@
-"""shapes_viz.numpy_engine: the dashboard's TensorFlow-free forward pass equals Keras, layer by layer."""
+"""shapes_viz.engine.numpy_engine: the dashboard's TensorFlow-free forward pass equals Keras, layer by layer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from shapes_viz.errors import ModelFileError
-from shapes_viz.numpy_engine import NumpyEngine, Unsupported
+from shapes_viz.engine import Unsupported
+from shapes_viz.engine.numpy_engine import NumpyEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,9 +42,9 @@ def sample(tiny_data) -> np.ndarray:
 
 
 def test_every_layer_equals_the_compiled_keras_engine(engine, trained_model, sample):
-    from shapes_viz.activations import ActivationEngine
+    from shapes_viz.engine.keras_engine import KerasEngine
 
-    reference = ActivationEngine(trained_model, jit_compile=False)
+    reference = KerasEngine(trained_model, jit_compile=False)
     for x in [sample, *inputs(2)]:
         ours, theirs = engine.run(x), reference.run(x)
         assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
@@ -58,15 +59,16 @@ def test_every_layer_equals_the_compiled_keras_engine(engine, trained_model, sam
 
 
 def test_batches_summary_and_evaluation_equal_keras(engine, trained_model, tiny_data):
+    from shapes_viz.engine.keras_engine import KerasEngine
     from shapes_viz.evaluation import evaluate
     from shapes_viz.model import model_summary
 
     images = np.concatenate(inputs(9, seed=3))
-    np.testing.assert_allclose(engine(images), np.asarray(trained_model(images, training=False)), atol=1e-6)
+    np.testing.assert_allclose(engine.probabilities(images), np.asarray(trained_model(images, training=False)), atol=1e-6)
     assert engine.summary() == model_summary(trained_model)
-    ours, theirs = evaluate(engine, tiny_data / "test_set"), evaluate(trained_model, tiny_data / "test_set")
+    ours, theirs = evaluate(engine, tiny_data / "test_set"), evaluate(KerasEngine(trained_model, warm_up=False), tiny_data / "test_set")
     np.testing.assert_array_equal(ours.confusion, theirs.confusion)
-    assert engine.predict(inputs(1)[0]).shape == (1, 3)
+    assert engine.probabilities(inputs(1)[0]).shape == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +186,7 @@ def test_the_dashboard_engine_needs_no_tensorflow(model_file):
     """A fresh interpreter loads the model, predicts, and never imports TensorFlow or Keras."""
     script = (
         "import sys, numpy as np\n"
-        "from shapes_viz.numpy_engine import NumpyEngine\n"
+        "from shapes_viz.engine.numpy_engine import NumpyEngine\n"
         f"engine = NumpyEngine.from_file({str(model_file)!r})\n"
         "p = engine.run(np.zeros((1, 28, 28, 3), np.float32)).probabilities\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules), round(float(p.sum()), 3))\n"
@@ -196,11 +198,11 @@ def test_the_dashboard_engine_needs_no_tensorflow(model_file):
 
 
 def test_the_app_uses_it_for_h5_files_and_keras_otherwise(tmp_path, model_file, fresh_model):
-    from shapes_viz.activations import ActivationEngine
+    from shapes_viz.engine.keras_engine import KerasEngine
     from shapes_viz.model import file_identity
     from shapes_viz.ui import resources
 
     keras_file = tmp_path / "model.keras"
     fresh_model.save(keras_file)
     assert isinstance(resources.load_engine(file_identity(model_file)).engine, NumpyEngine)
-    assert isinstance(resources.load_engine(file_identity(keras_file)).engine, ActivationEngine)
+    assert isinstance(resources.load_engine(file_identity(keras_file)).engine, KerasEngine)

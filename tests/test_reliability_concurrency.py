@@ -160,11 +160,10 @@ def test_second_session_pressing_retrain_is_told_sees_progress_and_can_cancel_wi
 
 
 def reference_probabilities(model_path: Path, data: bytes) -> np.ndarray:
-    from shapes_viz.activations import ActivationEngine
-    from shapes_viz.model import load_model
+    from shapes_viz.engine.keras_engine import KerasEngine
     from shapes_viz.preprocessing import preprocess
 
-    return ActivationEngine(load_model(model_path), jit_compile=False).predict(preprocess(data))[0]
+    return KerasEngine.from_file(model_path, jit_compile=False).probabilities(preprocess(data))[0]
 
 
 def test_a_model_published_while_a_session_browses_is_used_at_its_next_interaction(

@@ -1,114 +1,26 @@
-"""The activation engine: probabilities and every layer's output for one input in one compiled call.
+"""The Keras engine: every layer's output for one input in one compiled TensorFlow call.
 
-The tutorial builds `keras.Model(inputs, [layer.output for layer in model.layers])` and calls
-`predict` (about 40 ms a call on 2 cores). Here the same multi-output model is traced once into a
-`tf.function` with a fixed input signature; a call then takes about 1 ms, and every output comes
-back as numpy with its layer's name, type and per-channel statistics.
+For the files the numpy engine does not read (the `.keras` format, dilated or grouped convolutions) and
+for the training side's checks. The tutorial builds `keras.Model(inputs, [layer.output ...])` and calls
+`predict` for every input; here the same multi-output model is traced once into a `tf.function` with a
+fixed input signature. TensorFlow is imported when an engine is built, never when this module is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class ChannelStats:
-    """Per-channel statistics of one layer's output for one input; each array has shape (C,).
-
-    For vector layers (Flatten, Dense) every unit counts as a channel.
-
-    Attributes:
-        minimum, maximum, mean: float32 (C,).
-        zero_fraction: float32 (C,), fraction of the channel's values that are exactly 0.
-        dead: bool (C,), True where the channel is never positive for this input.
-    """
-
-    minimum: np.ndarray
-    maximum: np.ndarray
-    mean: np.ndarray
-    zero_fraction: np.ndarray
-    dead: np.ndarray
+from shapes_viz.config import NUM_CLASSES
+from shapes_viz.engine.results import Activations, ChannelStats, LayerActivation, LayerInfo, checked_input
 
 
-@dataclass(frozen=True)
-class LayerActivation:
-    """One layer's output for one input.
-
-    Attributes:
-        name: the layer's name, e.g. "conv1_2".
-        kind: the layer's class name, e.g. "Conv2D".
-        values: float32, (H, W, C) for Conv2D / MaxPooling2D / Dropout on maps, (N,) for vectors.
-        stats: per-channel statistics of `values`.
-    """
-
-    name: str
-    kind: str
-    values: np.ndarray
-    stats: ChannelStats
-
-    @property
-    def is_map(self) -> bool:
-        """True for (H, W, C) feature maps, False for (N,) vectors."""
-        return self.values.ndim == 3
-
-    @property
-    def channels(self) -> int:
-        return int(self.values.shape[-1])
-
-
-@dataclass(frozen=True)
-class Activations:
-    """Everything the model computed for one input.
-
-    Attributes:
-        probabilities: (num_classes,) float32 softmax output.
-        layers: one LayerActivation per model layer, in order.
-    """
-
-    probabilities: np.ndarray
-    layers: tuple[LayerActivation, ...]
-
-    def layer(self, name: str) -> LayerActivation:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"No layer named {name!r}. Layers: {[l.name for l in self.layers]}")
-
-
-def channel_stats(values: np.ndarray) -> ChannelStats:
-    """Statistics per channel (last axis) of an (H, W, C) or (N,) float32 array."""
-    flat = values.reshape(-1, values.shape[-1]) if values.ndim == 3 else values.reshape(1, -1)
-    return ChannelStats(
-        minimum=flat.min(axis=0).astype(np.float32),
-        maximum=flat.max(axis=0).astype(np.float32),
-        mean=flat.mean(axis=0).astype(np.float32),
-        zero_fraction=(flat == 0).mean(axis=0).astype(np.float32),
-        dead=~(flat > 0).any(axis=0),
-    )
-
-
-def checked_input(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """`x` as an array if it is one (1, *input_shape) float32 input, as `preprocess` returns it.
-
-    Raises:
-        ValueError: another shape or dtype (the message says what was received).
-    """
-    x = np.asarray(x)
-    if x.shape != (1, *input_shape) or x.dtype != np.float32:
-        raise ValueError(
-            f"Expected x of shape {(1, *input_shape)} and dtype float32. "
-            f"Received: x.shape={x.shape}, x.dtype={x.dtype}"
-        )
-    return x
-
-
-class ActivationEngine:
-    """Compiled forward pass returning every layer's output.
+class KerasEngine:
+    """Compiled forward pass of a Keras model returning every layer's output.
 
     Thread-safe for concurrent `run` calls (tf.function calls are); the first call traces and
-    compiles (~0.5 s), so the constructor warms it up.
+    compiles, so the constructor warms it up unless told not to.
 
     Args:
         model: a built Keras model taking (batch, 28, 28, 3) float32.
@@ -126,11 +38,8 @@ class ActivationEngine:
         self.output_shapes: tuple[tuple[int, ...], ...] = tuple(
             tuple(int(d) for d in layer.output.shape[1:]) for layer in model.layers
         )
-        everything = keras.Model(
-            inputs=model.inputs[0], outputs=[layer.output for layer in model.layers]
-        )
-        input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        self.input_shape = input_shape
+        everything = keras.Model(inputs=model.inputs[0], outputs=[layer.output for layer in model.layers])
+        self.input_shape: tuple[int, ...] = tuple(int(d) for d in model.inputs[0].shape[1:])
 
         def layer_stats(output):
             axes = list(range(len(output.shape) - 1))  # all but the channel axis (batch included)
@@ -144,15 +53,26 @@ class ActivationEngine:
                 ]
             )
 
-        # XLA fuses the whole network and the statistics into one kernel launch (~1.2 ms vs ~2.2 ms).
-        @tf.function(input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)], jit_compile=jit_compile)
+        # XLA fuses the whole network and the statistics into one kernel launch.
+        @tf.function(input_signature=[tf.TensorSpec((1, *self.input_shape), tf.float32)], jit_compile=jit_compile)
         def forward(x):
             outputs = everything(x, training=False)
             return outputs, [layer_stats(output) for output in outputs]
 
         self._forward = forward
         if warm_up:
-            self.run(np.zeros((1, *input_shape), dtype=np.float32))
+            self.run(np.zeros((1, *self.input_shape), dtype=np.float32))
+
+    @classmethod
+    def from_file(cls, path: str | Path, jit_compile: bool = True) -> KerasEngine:
+        """Load a checked model file with Keras (see `model.load_model`) and compile its engine.
+
+        Raises:
+            ModelFileError: missing, corrupt, unsafe, or not fitting (28, 28, 3) -> 3 classes.
+        """
+        from shapes_viz.model import load_model
+
+        return cls(load_model(path), jit_compile=jit_compile)
 
     def run(self, x: np.ndarray) -> Activations:
         """Probabilities and all layer outputs for one preprocessed input.
@@ -173,6 +93,17 @@ class ActivationEngine:
             layers.append(LayerActivation(name, kind, values, channel))
         return Activations(probabilities=layers[-1].values.copy(), layers=tuple(layers))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(1, num_classes) float32 probabilities for one input (same compiled call as `run`)."""
-        return self.run(x).probabilities[None, :]
+    def probabilities(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """(N, num_classes) float32 probabilities for (N, 28, 28, 3) float32 images (direct calls, no `predict`)."""
+        images = np.asarray(images, dtype=np.float32)
+        outputs = [
+            np.asarray(self.model(images[i : i + batch_size], training=False))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
+
+    def summary(self) -> list[LayerInfo]:
+        """The layers as data (name, type, output shape, parameter count)."""
+        from shapes_viz.model import model_summary
+
+        return model_summary(self.model)

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from shapes_viz import figures
-from shapes_viz.activations import Activations, LayerActivation
+from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.inputs import EXPLORER_FRAGMENT, SELECTED_FRAGMENT
 from shapes_viz.ui.safety import guarded, guarded_callback

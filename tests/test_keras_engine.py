@@ -1,4 +1,4 @@
-"""shapes_viz.activations: the compiled engine equals applying the layers one by one."""
+"""shapes_viz.engine.keras_engine: the compiled engine equals applying the layers one by one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from shapes_viz.activations import ActivationEngine, Activations, channel_stats
+from shapes_viz.engine import Activations
+from shapes_viz.engine.keras_engine import KerasEngine
+from shapes_viz.engine.results import channel_stats
 from shapes_viz.model import model_summary
 
 
@@ -17,8 +19,8 @@ def inputs(count: int, seed: int = 0) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def engine(trained_model) -> ActivationEngine:
-    return ActivationEngine(trained_model)
+def engine(trained_model) -> KerasEngine:
+    return KerasEngine(trained_model)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def layer_by_layer(model, x: np.ndarray) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("jit_compile", [True, False], ids=["xla", "graph"])
 def test_engine_equals_applying_the_layers_one_by_one(trained_model, sample, jit_compile, engine):
-    engine = engine if jit_compile else ActivationEngine(trained_model, jit_compile=False)
+    engine = engine if jit_compile else KerasEngine(trained_model, jit_compile=False)
     for x in [sample, *inputs(2)]:
         result = engine.run(x)
         reference = layer_by_layer(trained_model, x)
@@ -51,7 +53,7 @@ def test_engine_equals_applying_the_layers_one_by_one(trained_model, sample, jit
             assert layer.values.dtype == np.float32
             np.testing.assert_allclose(layer.values, expected, atol=1e-5, rtol=1e-5, err_msg=layer.name)
         np.testing.assert_allclose(result.probabilities, reference[-1], atol=1e-5)
-        np.testing.assert_allclose(engine.predict(x), reference[-1][None, :], atol=1e-5)
+        np.testing.assert_allclose(engine.probabilities(x), reference[-1][None, :], atol=1e-5)
 
 
 def test_layer_names_kinds_and_shapes_follow_the_model(engine, trained_model, sample):
