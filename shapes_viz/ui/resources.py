@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from shapes_viz.activations import ActivationEngine, Activations
 from shapes_viz.config import settings
 from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_class_files
+from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
-from shapes_viz.model import LayerInfo, file_identity, load_model, model_summary
-from shapes_viz.numpy_engine import NumpyEngine, Unsupported
+from shapes_viz.model import file_identity
 from shapes_viz.preprocessing import preprocess, to_uint8_image
 from shapes_viz.training import read_history
 from shapes_viz.training_jobs import TrainingJobs
@@ -42,7 +41,7 @@ class LoadedModel:
     """A model file loaded once for the whole server; treat as read-only."""
 
     identity: Identity
-    engine: ActivationEngine | NumpyEngine
+    engine: Engine
     summary: tuple[LayerInfo, ...]
 
     @property
@@ -64,17 +63,13 @@ def model_identity(path: Path | None = None) -> Identity | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model ...")
 def load_engine(identity: Identity) -> LoadedModel:
-    """The model of `identity` with its activation engine (one per file version, shared).
+    """The model of `identity` with its engine (one per file version, shared; see `engine.open_engine`).
 
-    The numpy engine when it reads the file (no TensorFlow in the server: ~3.5 s and ~600 MB less before
-    the first prediction); Keras + the compiled ActivationEngine otherwise. Both check the file first.
+    The numpy engine when it reads the file (no TensorFlow in the server); the Keras engine otherwise.
+    Both check the file first.
     """
-    try:
-        engine: ActivationEngine | NumpyEngine = NumpyEngine.from_file(identity[0])
-        summary = engine.summary()
-    except Unsupported:
-        model = load_model(identity[0])
-        engine, summary = ActivationEngine(model), model_summary(model)
+    engine = open_engine(identity[0])
+    summary = engine.summary()
     loaded = LoadedModel(identity=identity, engine=engine, summary=tuple(summary))
     freeze_long_lived_objects()
     return loaded
