@@ -9,6 +9,7 @@ import streamlit as st
 
 from shapes_viz.config import settings
 from shapes_viz.ui import inputs, prediction, resources, sidebar, state, views
+from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.safety import guarded
 
 st.set_page_config(page_title="shapes_viz: inside a CNN", page_icon=":material/change_history:", layout="wide")
@@ -39,4 +40,4 @@ with prediction_column, st.container(key="prediction"):
     prediction.prediction_section(model)
 
 # 4. Explorer and the other views, as tabs.
-views.render_views(views.PageContext(config.data_dir, model.identity, model.loaded))
+views.render_views(PageContext(config.data_dir, model.identity, model.loaded))

@@ -2,7 +2,7 @@
 
 `explorer` is a fragment: changing the layer, the channel or the colour range reruns only this function,
 never the page. The model ran once per input (see `resources.activations`); here the cached activations
-of the current input (its key is in session state) are only read and drawn.
+of the current input (the input record in session state, its digest the cache key) are only read and drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.ui import resources, state
-from shapes_viz.ui.inputs import EXPLORER_FRAGMENT, SELECTED_FRAGMENT
+from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 log = logging.getLogger("shapes_viz.ui")
@@ -26,11 +27,8 @@ RANGE_LAYER = "whole layer"
 RANGE_NETWORK = "whole network [0, max]"
 RANGES = (RANGE_CHANNEL, RANGE_LAYER, RANGE_NETWORK)
 STATS_LABEL = "Statistics of every channel (or unit) of this layer"
-# A pause between sending the selected heatmap and building the layer grid. Messages that reach the browser
-# together are drawn in one pass, so the grid's Plotly mount (~20 ms for 64 tiles) delayed the heatmap the
-# user asked for; 15 ms apart, the heatmap is drawn first. The script thread only sleeps (no CPU, no GIL).
-# Measured in Chromium (bench's explorer measure, interleaved runs): channel change to heatmap 107 -> 76 ms,
-# layer change 141 -> 111 ms (medians); the grid follows a few milliseconds later.
+# Kept because nothing cleaner orders the browser's drawing: messages arriving together are drawn in one pass,
+# so without this pause the grid's Plotly mount delays the heatmap asked for (figures: docs/benchmarks.md).
 GRID_AFTER_HEATMAP_S = 0.015
 RANGE_HELP = (
     "this channel: each channel uses its own min..max, so faint channels look as bright as strong ones. "
@@ -56,17 +54,17 @@ def layer_label(layer: LayerActivation) -> str:
     return f"{layer.name} · {layer.kind} · {shape_text(layer)}"
 
 
-@st.fragment(key=EXPLORER_FRAGMENT)
-def explorer() -> None:
-    """The explorer section (a fragment). Reads the current input's key from session state."""
+@st.fragment(key=state.EXPLORER_FRAGMENT)
+def explorer(ctx: PageContext) -> None:
+    """The explorer section (a fragment) for the page's model and the current input."""
     started = time.perf_counter()
     with guarded("explorer"):
-        _explorer()
+        _explorer(ctx)
     log.debug("explorer drawn in %.1f ms", (time.perf_counter() - started) * 1000)
 
 
-def _explorer() -> None:
-    acts = _current_activations()
+def _explorer(ctx: PageContext) -> None:
+    acts = _current_activations(ctx)
     st.session_state[state.EXPLORER_READY] = acts is not None
     if acts is None:
         st.info("Draw, upload or pick an example: the explorer then shows what every layer makes of it.")
@@ -77,32 +75,31 @@ def _explorer() -> None:
     if layer.is_map:
         left, right = st.columns([1, 1.25])
         with left:
-            selected_view()
+            selected_view(ctx)
         time.sleep(GRID_AFTER_HEATMAP_S)
         with right:
             _layer_grid(layer, channel, st.session_state[state.COLOR_RANGE], _network_max(acts))
     else:
-        selected_view()
+        selected_view(ctx)
     _stats_table(layer, channel)
 
 
-def _current_activations() -> Activations | None:
-    """The cached activations of the current input (None without one); a new model reruns the page."""
-    current = state.current()
-    if current is None:
+def _current_activations(ctx: PageContext) -> Activations | None:
+    """The cached activations of the current input (None without input or model); a new model reruns the page."""
+    choice = current_choice()
+    if choice.x is None or ctx.identity is None or ctx.loaded is None:
         return None
-    identity = tuple(current["identity"])
-    if resources.model_identity() != identity:
-        st.rerun()  # a new model was published: the whole page follows it
-    return resources.activations(identity, current["digest"], current["x"])
+    if resources.model_identity() != ctx.identity:
+        st.rerun()  # a new model was published since the page ran: the whole page follows it
+    return resources.activations(ctx.identity, choice.digest, choice.x)
 
 
 def _network_max(acts: Activations) -> float:
     return float(max(float(l.stats.maximum.max()) for l in acts.layers))
 
 
-@st.fragment(key=SELECTED_FRAGMENT)
-def selected_view() -> None:
+@st.fragment(key=state.SELECTED_FRAGMENT)
+def selected_view(ctx: PageContext) -> None:
     """The selected channel's heatmap (the selected unit's bars for a vector layer).
 
     A fragment of its own inside the explorer: while the pen is down, a canvas report reruns this (with
@@ -110,7 +107,7 @@ def selected_view() -> None:
     the picked layer, channel and colour range from session state.
     """
     with guarded("explorer"):
-        acts = _current_activations()
+        acts = _current_activations(ctx)
         if acts is None:
             return
         layer = acts.layer(_picked_layer_name(acts))

@@ -3,8 +3,8 @@
 Every source goes through the one `preprocess` function. The open tab's input is kept in session state
 (`state.INPUT`, plain data); the parts that show it (what the model sees, the prediction, the explorer)
 are fragments that read it. The Draw tab is a live canvas: while the pen moves, its callback
-preprocesses each report and reruns only those fragments (`PEN_DOWN_FRAGMENTS`), never the page. An input
-is preprocessed once: a rerun that finds the same source (`ref`) reuses it.
+preprocesses each report and reruns only those fragments (`state.PEN_DOWN_FRAGMENTS`), never the page. An
+input is preprocessed once: a rerun that finds the same source (`ref`) reuses it.
 """
 
 from __future__ import annotations
@@ -30,21 +30,6 @@ BLANK = np.ones((1, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.float32)  # what the m
 DRAWING_LABEL = "your drawing"
 LIVE_SUFFIX = " (live)"  # on the prediction's label while the pen is still down
 
-# Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
-# explorer's fragment; both exist only while the Explorer tab is open.
-DRAW_FRAGMENT = "draw_fragment"
-MODEL_VIEW_FRAGMENT = "model_view_fragment"
-PREDICTION_FRAGMENT = "prediction_fragment"
-PROBABILITIES_FRAGMENT = "probabilities_fragment"
-EXPLORER_FRAGMENT = "explorer_fragment"
-SELECTED_FRAGMENT = "selected_fragment"
-# What a report reruns while the pen is down: the predicted class and the selected channel's heatmap. Each
-# Plotly chart a rerun redraws costs the browser ~50 ms, so what the model sees, the probability bars and
-# the explorer's layer grid follow when the pen lifts. Before the explorer shows anything (no input
-# yet), a pen-down report reruns all of it once. The explorer's key is last (see `rerun_fragments`).
-PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
-PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
-
 
 @dataclass(frozen=True)
 class InputChoice:
@@ -53,6 +38,7 @@ class InputChoice:
     Attributes:
         source: "Draw", "Upload" or "Examples".
         x: (1, 28, 28, 3) float32 model input, or None when there is nothing usable.
+        digest: the cache key of x's activations (`resources.input_digest`), "" without x.
         message: why `x` is None (shown instead of a prediction), "" otherwise.
         level: "info" (nothing yet) or "warning" (the input was refused).
         label: a short description of the input ("your drawing", a file name).
@@ -66,10 +52,11 @@ class InputChoice:
     level: str = "info"
     label: str = ""
     ref: str = ""
+    digest: str = ""
 
     def as_state(self) -> dict[str, Any]:
         return {"source": self.source, "x": self.x, "message": self.message, "level": self.level,
-                "label": self.label, "ref": self.ref}
+                "label": self.label, "ref": self.ref, "digest": self.digest}
 
     @classmethod
     def from_state(cls, value: dict[str, Any] | None) -> InputChoice:
@@ -102,7 +89,8 @@ def render_input(data_dir: Path) -> InputChoice:
 
 def _from(source: str, label: str, image, ref: str) -> InputChoice:
     try:
-        return InputChoice(source, preprocess(image), label=label, ref=ref)
+        x = preprocess(image)
+        return InputChoice(source, x, label=label, ref=ref, digest=resources.input_digest(x))
     except ImageError as exc:
         level = "info" if isinstance(exc, EmptyImageError) else "warning"
         return InputChoice(source, None, str(exc), level, label, ref)
@@ -118,7 +106,7 @@ def _remember(ref: str, make) -> None:
 # --- Draw ------------------------------------------------------------------------------------------------
 
 
-@st.fragment(key=DRAW_FRAGMENT)
+@st.fragment(key=state.DRAW_FRAGMENT)
 def draw_tab(active: bool) -> None:
     """The live canvas, Clear, and (when the Draw tab is open) the drawing as the current input."""
     with guarded("input"):
@@ -156,7 +144,7 @@ def _drawing_changed() -> None:
     _remember_drawing(key, report)
     pen_down = isinstance(report, dict) and report.get("pen") == "down"
     ready = st.session_state.get(state.EXPLORER_READY)
-    rerun_fragments(PEN_DOWN_FRAGMENTS if pen_down and ready else PEN_UP_FRAGMENTS)
+    rerun_fragments(state.PEN_DOWN_FRAGMENTS if pen_down and ready else state.PEN_UP_FRAGMENTS)
 
 
 @guarded_callback("input")
@@ -164,7 +152,7 @@ def _clear() -> None:
     """Clear: a fresh canvas (a new key) and no input."""
     state.clear_canvas()
     _remember_drawing(state.canvas_key(), None)
-    rerun_fragments((DRAW_FRAGMENT, *PEN_UP_FRAGMENTS))
+    rerun_fragments((state.DRAW_FRAGMENT, *state.PEN_UP_FRAGMENTS))
 
 
 def rerun_fragments(keys: tuple[str, ...]) -> None:
@@ -205,7 +193,8 @@ def _examples(data_dir: Path, active: bool) -> None:
     if not any(files.values()):
         if active:
             state.set_input(InputChoice(
-                "Examples", None, f"No example images: {data_dir} has no test_set/ with class folders.", "info",
+                "Examples", None,
+                f"No example images: {resources.shown_path(data_dir)} has no test_set/ with class folders.", "info",
                 ref="examples:none",
             ).as_state())
         return
@@ -218,9 +207,9 @@ def _examples(data_dir: Path, active: bool) -> None:
         index = 0
     path = paths[min(index, len(paths) - 1)]
     label = f"{name}/{Path(path).name}"
-    st.caption(f"{label} from {folder}")
+    st.caption(f"{label} from {resources.shown_path(folder)}")
     with guarded("examples"):
-        st.image(path, width=140)
+        st.image(resources.pixel_image(path), width=140)
     if active:
         try:
             version = Path(path).stat().st_mtime_ns
@@ -233,7 +222,7 @@ def _examples(data_dir: Path, active: bool) -> None:
 # --- what the model sees ---------------------------------------------------------------------------------
 
 
-@st.fragment(key=MODEL_VIEW_FRAGMENT)
+@st.fragment(key=state.MODEL_VIEW_FRAGMENT)
 def render_model_view() -> None:
     """'What the model sees': the exact 28x28 array the model gets, enlarged nearest-neighbour."""
     with guarded("model view"):

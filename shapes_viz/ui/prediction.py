@@ -12,8 +12,8 @@ import streamlit as st
 
 from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
-from shapes_viz.ui import resources
-from shapes_viz.ui.inputs import PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, InputChoice, current_choice
+from shapes_viz.ui import resources, state
+from shapes_viz.ui.inputs import InputChoice, current_choice
 from shapes_viz.ui.safety import guarded
 
 
@@ -23,27 +23,27 @@ def prediction_section(model: resources.CurrentModel) -> None:
     probabilities_view(model)
 
 
-@st.fragment(key=PREDICTION_FRAGMENT)
+@st.fragment(key=state.PREDICTION_FRAGMENT)
 def predicted_class_view(model: resources.CurrentModel) -> None:
     """Run the model on the current input (once per input, cached) and show the class and confidence.
 
-    While the pen is down a canvas report reruns this (cheap: text) but not the bar chart below: a Plotly
-    chart costs the browser ~50 ms per redraw, and the reports come every ~70 ms.
+    While the pen is down a canvas report reruns this (cheap: text) but not the bar chart below, which the
+    browser would have to redraw for every report.
     """
     with guarded("prediction"):
         choice = current_choice()
-        activations = resources.run_model(model, choice.x, choice.source)
+        activations = resources.run_model(model, choice.x, choice.digest)
         render_predicted_class(choice, activations.probabilities if activations else None, model.error)
 
 
-@st.fragment(key=PROBABILITIES_FRAGMENT)
+@st.fragment(key=state.PROBABILITIES_FRAGMENT)
 def probabilities_view(model: resources.CurrentModel) -> None:
     """Every softmax probability as a bar (the activations are cached: the model does not run again)."""
     with guarded("prediction"):
         choice = current_choice()
         if model.error or choice.x is None:
             return
-        activations = resources.run_model(model, choice.x, choice.source)
+        activations = resources.run_model(model, choice.x, choice.digest)
         if activations is not None:
             st.plotly_chart(
                 figures.probability_bars(activations.probabilities, CLASS_NAMES), key="probabilities",

@@ -20,17 +20,18 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from shapes_viz.config import settings
+from shapes_viz.artifacts import file_identity, read_history
+from shapes_viz.config import PROJECT_ROOT, settings
 from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_class_files
 from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
-from shapes_viz.model import file_identity
 from shapes_viz.preprocessing import preprocess, to_uint8_image
-from shapes_viz.training import read_history
-from shapes_viz.training_jobs import TrainingJobs
+from shapes_viz.training import TrainingJobs
 
 Identity = tuple[str, int, int]
+
+THUMBNAIL_SIDE = 112  # px: 4 screen pixels per model pixel for 28x28 images
 
 # How often the model really ran (cache misses of `activations`), for tests and diagnostics.
 ENGINE_RUNS: Counter[str] = Counter()
@@ -163,13 +164,13 @@ def model_view_of_file(path: str, mtime_ns: int) -> np.ndarray | None:
 
 
 def model_view_image(path: str) -> np.ndarray | None:
-    """(28, 28) uint8 of what the model sees for `path` (thumbnails), or None."""
+    """What the model sees of `path` as a thumbnail, (112, 112) uint8 enlarged nearest-neighbour, or None."""
     try:
         mtime = Path(path).stat().st_mtime_ns
     except OSError:
         return None
     x = model_view_of_file(path, mtime)
-    return None if x is None else to_uint8_image(x)
+    return None if x is None else enlarged(to_uint8_image(x))
 
 
 # --- the page's model and input --------------------------------------------------------------------------
@@ -188,21 +189,51 @@ def current_model() -> CurrentModel:
     """Load (or reuse) the published model; an unusable file gives an error message, not an exception."""
     identity = model_identity()
     if identity is None:
-        return CurrentModel(None, None, f"No model file at {model_path()}. Train one with the Retrain form.")
+        return CurrentModel(
+            None, None, f"No model file at {shown_path(model_path())}. Train one with the Retrain form."
+        )
     try:
         return CurrentModel(identity, load_engine(identity), None)
     except ShapesVizError as exc:
         return CurrentModel(identity, None, f"{exc} The model cannot be used; train a new one.")
 
 
-def run_model(model: CurrentModel, x: np.ndarray | None, source: str) -> Activations | None:
-    """Activations of `x` (cached per model file and input) and remember the input for the explorer."""
-    from shapes_viz.ui import state
-
+def run_model(model: CurrentModel, x: np.ndarray | None, digest: str) -> Activations | None:
+    """Activations of the input `x` (cached per model file and input digest), or None without model or input."""
     if x is None or model.loaded is None or model.identity is None:
-        state.clear_current()
         return None
-    digest = input_digest(x)
-    result = activations(model.identity, digest, x)
-    state.set_current(model.identity, digest, x, source)
-    return result
+    return activations(model.identity, digest, x)
+
+
+# --- what the page shows of files ----------------------------------------------------------------------------
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the page shows it: relative to the project ("data/test_set") or to the data folder's parent,
+    else the file or folder name alone. The server's absolute paths are never shown."""
+    path = Path(path)
+    for base in (PROJECT_ROOT, settings().data_dir.parent, settings().model_path.parent.parent):
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix() or "."
+        except ValueError:
+            continue
+    return path.name
+
+
+def enlarged(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """A small (H, W) or (H, W, C) uint8 image enlarged nearest-neighbour by the largest whole factor that
+    keeps its longer side <= `side` (at least 1), so that the browser shows its pixels, not a blur."""
+    factor = max(1, side // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def pixel_image(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8, enlarged nearest-neighbour when small (see `enlarged`).
+
+    Raises:
+        OSError: the file cannot be read as an image.
+    """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return enlarged(np.asarray(image.convert("RGB")))

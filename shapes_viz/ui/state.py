@@ -1,11 +1,10 @@
-"""Every session-state key the app uses, declared in one place. Values are plain data only
+"""Every session-state key and fragment key the app uses, declared in one place. Values are plain data only
 (numbers, strings, lists, dicts, small numpy arrays): models and engines live in `resources`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 # Widget keys (also the CSS classes `.st-key-<key>` the browser tests use).
@@ -21,20 +20,35 @@ CHANNEL_NUMBER = "explorer_channel_number"
 COLOR_RANGE = "explorer_range"
 GRID = "explorer_grid"
 STATS_OPEN = "explorer_stats_open"
+DATASET_SPLIT = "dataset_split"
 CANCEL_TRAINING = "cancel_training"
 
 # Plain state.
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
 CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid
 PICKED_LAYER = "explorer_picked_layer"  # the layer picked last; outlives runs in which the picker is not drawn
-CURRENT = "current_input"  # {"identity": [path, mtime_ns, size], "digest": str, "x": (1,28,28,3) float32, "source": str}
 EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (its nested heatmap fragment exists)
-INPUT = "input_choice"  # the open input tab's input: {"source", "x" (or None), "message", "level", "label", "ref"}
+# The one input record: the open input tab's input, {"source", "x" ((1, 28, 28, 3) float32 or None),
+# "digest" (the cache key of x's activations), "message", "level", "label", "ref"}; see inputs.InputChoice.
+INPUT = "input_choice"
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
-_DEFAULTS: dict[str, Any] = {
-    CANVAS_GENERATION: 0, CHANNEL: 0, CURRENT: None, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None,
-}
+_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None}
+
+# Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
+# explorer's fragment; both exist only while the Explorer tab is open.
+DRAW_FRAGMENT = "draw_fragment"
+MODEL_VIEW_FRAGMENT = "model_view_fragment"
+PREDICTION_FRAGMENT = "prediction_fragment"
+PROBABILITIES_FRAGMENT = "probabilities_fragment"
+EXPLORER_FRAGMENT = "explorer_fragment"
+SELECTED_FRAGMENT = "selected_fragment"
+# What a canvas report reruns while the pen is down: the predicted class and the selected channel's heatmap.
+# Every Plotly chart a rerun redraws costs the browser time, so what the model sees, the probability bars
+# and the explorer's layer grid follow when the pen lifts. Before the explorer shows anything (no input
+# yet), a pen-down report reruns all of it once. The explorer's key is last (see `inputs.rerun_fragments`).
+PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
+PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
 
 
 def init() -> None:
@@ -63,14 +77,6 @@ def input_state() -> dict[str, Any] | None:
     return st.session_state.get(INPUT)
 
 
-def set_current(identity: tuple[str, int, int], digest: str, x: np.ndarray, source: str) -> None:
-    st.session_state[CURRENT] = {"identity": list(identity), "digest": digest, "x": x, "source": source}
-
-
-def current() -> dict[str, Any] | None:
-    return st.session_state.get(CURRENT)
-
-
 def set_channel(channel: int) -> None:
     """Select a channel in every picker (call from callbacks or before the pickers are drawn)."""
     st.session_state[CHANNEL] = int(channel)
@@ -80,7 +86,3 @@ def set_channel(channel: int) -> None:
 
 def notice(level: str, text: str) -> None:
     st.session_state[TRAIN_NOTICE] = {"level": level, "text": text}
-
-
-def clear_current() -> None:
-    st.session_state[CURRENT] = None

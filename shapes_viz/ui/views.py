@@ -16,17 +16,9 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
 from shapes_viz.ui import resources, state
+from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.explorer import explorer
 from shapes_viz.ui.safety import guarded
-
-
-@dataclass(frozen=True)
-class PageContext:
-    """What every view may need; plain values only."""
-
-    data_dir: Path
-    identity: resources.Identity | None
-    loaded: resources.LoadedModel | None
 
 
 @dataclass(frozen=True)
@@ -36,7 +28,7 @@ class View:
 
 
 def _explorer_view(ctx: PageContext) -> None:
-    explorer()
+    explorer(ctx)
 
 
 WHY_TWO_CONVS = (
@@ -86,10 +78,10 @@ def _training_view(ctx: PageContext) -> None:
     st.markdown("#### Test set")
     folder = resources.test_folder(ctx.data_dir)
     if folder is None:
-        st.info(f"No test set: {ctx.data_dir} has no test_set/ folder of class subfolders.")
+        st.info(f"No test set: {resources.shown_path(ctx.data_dir)} has no test_set/ folder of class subfolders.")
         return
     result = resources.test_set_evaluation(ctx.identity, str(folder))
-    st.markdown(f"Accuracy on `{folder}`: **{result.accuracy:.1%}** ({result.correct}/{result.total}).")
+    st.markdown(f"Accuracy on `{resources.shown_path(folder)}`: **{result.accuracy:.1%}** ({result.correct}/{result.total}).")
     left, right = st.columns([1, 1])
     with left:
         st.plotly_chart(figures.confusion_matrix(result.confusion, CLASS_NAMES), key="confusion", width="stretch")
@@ -113,7 +105,7 @@ def _training_view(ctx: PageContext) -> None:
             continue
         p = float(np.asarray(item.probabilities)[item.predicted_index])
         columns[i % 6].image(
-            image, width="stretch",
+            image, width="content",
             caption=f"{CLASS_NAMES[item.true_index]} → {CLASS_NAMES[item.predicted_index]} ({p:.0%})",
         )
     if len(wrong) > len(shown):
@@ -126,7 +118,7 @@ PREVIEW_PER_CLASS = 8
 def _dataset_view(ctx: PageContext) -> None:
     splits = resources.data_splits(ctx.data_dir)
     if not splits:
-        st.info(f"No data in {ctx.data_dir}: expected training_set/ and test_set/ (or class folders).")
+        st.info(f"No data in {resources.shown_path(ctx.data_dir)}: expected training_set/ and test_set/ (or class folders).")
         return
     counts = {}
     for split, folder in splits.items():
@@ -136,9 +128,9 @@ def _dataset_view(ctx: PageContext) -> None:
         {"class": list(CLASS_NAMES), **{split: [counts[split][n] for n in CLASS_NAMES] for split in counts}},
         hide_index=True, key="dataset_counts",
     )
-    split = st.radio("Preview", list(splits), horizontal=True, key="dataset_split")
+    split = st.radio("Preview", list(splits), horizontal=True, key=state.DATASET_SPLIT)
     files = resources.class_images(str(splits[split]))
-    st.caption(f"The first {PREVIEW_PER_CLASS} images per class, as the model sees them (28x28).")
+    st.caption(f"The first {PREVIEW_PER_CLASS} images per class, as the model sees them (28x28, enlarged).")
     for name in CLASS_NAMES:
         paths = files.get(name, [])[:PREVIEW_PER_CLASS]
         st.markdown(f"**{name}** ({len(files.get(name, []))} images)")
@@ -149,7 +141,7 @@ def _dataset_view(ctx: PageContext) -> None:
         columns = st.columns(PREVIEW_PER_CLASS)
         for column, path, image in zip(columns, paths, images):
             if image is not None:
-                column.image(image, caption=Path(path).name, width="stretch")
+                column.image(image, caption=Path(path).name, width="content")
 
 
 VIEWS: tuple[View, ...] = (
