@@ -196,7 +196,7 @@ def test_colour_range_modes(app_env, reference, mode, expected_range):
         top = max(float(l.stats.maximum.max()) for l in acts.layers)
         assert heat["zmin"] == 0 and heat["zmax"] == pytest.approx(top, rel=1e-3)
     else:
-        assert heat.get("zauto", True) is True
+        assert heat["zauto"] is True and "zmin" not in heat and "zmax" not in heat  # the channel's own range
 
 
 def test_vector_layer_is_shown_as_bars(app_env):
@@ -392,8 +392,8 @@ def test_retraining_one_epoch_switches_the_model_and_a_second_start_is_refused(o
     measures (the gate itself: test_a_worse_retrained_model_is_kept_and_the_sidebar_says_so)."""
     import json
 
-    from shapes_viz.model import file_identity
-    from shapes_viz.training_jobs import TrainingJobs
+    from shapes_viz.artifacts import file_identity
+    from shapes_viz.training import TrainingJobs
 
     before = file_identity(own_model)
     at = upload(new_app(), shape_png())
@@ -435,8 +435,8 @@ def test_a_worse_retrained_model_is_kept_and_the_sidebar_says_so(tmp_path, monke
     epoch of the tutorial recipe stays near chance; the job ends 'kept', shown as information, not a failure."""
     import re
 
-    from shapes_viz.model import file_identity
-    from shapes_viz.training_jobs import KEPT, TrainingJobs
+    from shapes_viz.artifacts import file_identity
+    from shapes_viz.training import KEPT, TrainingJobs
 
     shipped = PROJECT_ROOT / "models" / "shapes_cnn.h5"
     if not shipped.is_file():

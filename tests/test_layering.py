@@ -1,6 +1,8 @@
-"""The layers stay apart: core modules never import streamlit or plotly, figures never imports keras,
-tensorflow or streamlit, and only app.py and shapes_viz/ui/ import streamlit. Imports are read with `ast`,
-including imports inside functions and `importlib.import_module("...")` / `__import__("...")` with a literal."""
+"""The layers stay apart: core modules never import streamlit, plotly or the ui; figures never imports keras,
+tensorflow or streamlit; only app.py and shapes_viz/ui/ import streamlit; the ui reaches training only
+through `artifacts` and the jobs API; the engine imports TensorFlow only inside the functions that need it.
+Imports are read with `ast`, including imports inside functions and `importlib.import_module("...")` /
+`__import__("...")` with a literal."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "shapes_viz"
 
 
-def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
-    """Every module name `path` imports anywhere (absolute names; relative imports resolved from `root`)."""
+def imported_modules(path: Path, root: Path = ROOT, module_level_only: bool = False) -> set[str]:
+    """Every module name `path` imports (absolute names; relative imports resolved from `root`): anywhere,
+    or only in statements that run when the module is imported (`module_level_only`: not inside a function)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _module_level_nodes(tree) if module_level_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -39,6 +42,16 @@ def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
             if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
                 names.add(node.args[0].value)
     return names
+
+
+def _module_level_nodes(tree: ast.AST):
+    """The nodes that run at import time: everything outside function bodies (class bodies included)."""
+    pending = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
 
 
 def top_level(names: set[str]) -> set[str]:
@@ -65,12 +78,16 @@ def test_the_parser_sees_every_kind_of_import(tmp_path):
     names = imported_modules(sample, root=tmp_path)
     assert top_level(names) >= {"os", "plotly", "shapes_viz", "streamlit", "tensorflow", "keras"}
     assert "shapes_viz.ui.views" in names
+    at_import = imported_modules(sample, root=tmp_path, module_level_only=True)
+    assert top_level(at_import) == {"os", "plotly", "shapes_viz"}, sorted(at_import)
 
 
 def test_the_package_has_the_expected_core_modules():
-    names = {p.name for p in core_modules()}
-    assert {"config.py", "preprocessing.py", "model.py", "training.py", "activations.py", "cli.py"} <= names
-    assert "figures.py" not in names and not any("ui" in p.parts for p in core_modules())
+    names = {p.relative_to(PACKAGE).as_posix() for p in core_modules()}
+    expected = {"config.py", "preprocessing.py", "model.py", "model_files.py", "artifacts.py", "cli.py",
+                "engine/__init__.py", "engine/numpy_engine.py", "engine/keras_engine.py",
+                "training/__init__.py", "training/run.py", "training/jobs.py", "generator/__init__.py"}
+    assert expected <= names, sorted(expected - names)
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -95,7 +112,7 @@ def test_only_app_and_the_ui_package_import_streamlit():
     assert importers <= allowed, sorted(importers - allowed)
 
 
-WIRE_CLIENT = "scripts/loadtest_ws.py"
+WIRE_CLIENT = "tools/loadtest/wire.py"
 
 
 def test_the_wire_client_uses_only_streamlits_protocol_messages():
@@ -103,9 +120,34 @@ def test_the_wire_client_uses_only_streamlits_protocol_messages():
     assert names and all(n.startswith("streamlit.proto.") for n in names), sorted(names)
 
 
+def ui_modules() -> list[Path]:
+    return sorted((PACKAGE / "ui").rglob("*.py")) + [ROOT / "app.py"]
+
+
+# What the ui may use of the training package: the jobs API (start, status, cancel a subprocess).
+UI_TRAINING_API = {"jobs", "status", "TrainingJobs", "TrainRequest", "JobStatus",
+                   "CANCELLED", "DONE", "FAILED", "IDLE", "KEPT", "RUNNING", "STARTING"}
+
+
+@pytest.mark.parametrize("path", ui_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ui_reaches_training_only_through_artifacts_and_the_jobs_api(path):
+    """The artifacts (model and history files, the lock) are the contract between training and viewing."""
+    used = {n.split(".")[2] for n in imported_modules(path) if n.startswith("shapes_viz.training.")}
+    assert used <= UI_TRAINING_API, f"{path.name} uses training internals: {sorted(used - UI_TRAINING_API)}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_imports_no_tensorflow_or_keras_at_module_level(path):
+    names = imported_modules(path, module_level_only=True)
+    assert not top_level(names) & {"tensorflow", "keras", "tf_keras"}, sorted(names)
+
+
 def test_importing_the_core_loads_no_streamlit_plotly_or_tensorflow():
     """What the parser cannot see (imports through third-party packages), a fresh interpreter can."""
-    modules = [f"shapes_viz.{p.stem}" for p in core_modules() if p.stem not in ("__init__", "__main__")]
+    modules = [
+        ".".join(("shapes_viz", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        for p in core_modules() if p.stem != "__main__"
+    ]
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
