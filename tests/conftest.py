@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -82,11 +84,78 @@ def fresh_model():
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through Playwright, one per test module (the browser tests skip without it)."""
-    from playwright.sync_api import sync_playwright
+    from tools.harness import chromium
 
-    from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+    with chromium() as launched:
+        yield launched
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+
+@dataclass(frozen=True)
+class RunningApp:
+    """A `streamlit run app.py` server of the browser tests: its address, its log, the model copy it serves."""
+
+    url: str
+    log: Path
+    model: Path
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """Extra environment of the module's app server (a module overrides this fixture to inject faults)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def app_server(request, tmp_path_factory, server_env) -> Iterator[RunningApp]:
+    """The real app for one browser test module, on a COPY of the shipped model (models/ is never written) and
+    the project's data folder (a generated one where the checkout has none). Trainers the module started are
+    cancelled afterwards (they outlive the server by design). Its log: artifacts/<module>_server.log."""
+    from tools.harness import PROJECT_ROOT, SHIPPED_MODEL, copy_model, streamlit_server
+
+    if not SHIPPED_MODEL.exists():
+        pytest.skip(f"the trained model {SHIPPED_MODEL} is not in this checkout")
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    folder = tmp_path_factory.mktemp(name)
+    model = copy_model(SHIPPED_MODEL, folder / "models")
+    data = PROJECT_ROOT / "data"
+    if not (data / "test_set").is_dir():
+        from shapes_viz.generator import generate_dataset
+
+        data = folder / "data"
+        generate_dataset(data, per_class=10, seed=0)
+    env = {"SHAPES_VIZ_MODEL": str(model), "SHAPES_VIZ_DATA": str(data), **server_env}
+    log = PROJECT_ROOT / "artifacts" / f"{name}_server.log"
+    try:
+        with streamlit_server(env, log) as url:
+            yield RunningApp(url, log, model)
+    finally:
+        from shapes_viz.training import TrainingJobs
+
+        jobs = TrainingJobs(model)
+        if jobs.cancel():
+            jobs.wait(timeout=60)
+
+
+@pytest.fixture
+def open_page(browser, app_server):
+    """open_page(height=1100, init_script=None) -> a fresh browser session on the app, its content loaded.
+
+    `init_script` runs in the page before the app loads (a recorder of what the page shows)."""
+    from tests.helpers.browser import wait_for_app
+
+    contexts = []
+
+    def open_one(height: int = 1100, init_script: str | None = None):
+        context = browser.new_context(viewport={"width": 1500, "height": height})
+        contexts.append(context)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(app_server.url)
+        wait_for_app(page)
+        return page
+
+    yield open_one
+    for context in contexts:
+        context.close()

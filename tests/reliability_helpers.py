@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec
+from tests.helpers.figures import decode_array, figure_spec
+from tools.harness import PROJECT_ROOT, copy_model
 from shapes_viz.config import history_path
 
 APP = str(PROJECT_ROOT / "app.py")

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from browser_helpers import PROJECT_ROOT, copy_model, decode_array, figure_spec, shape_png
+from tests.helpers.drawings import shape_png
+from tests.helpers.figures import decode_array, figure_spec
+from tools.harness import PROJECT_ROOT, copy_model
 
 APP = str(PROJECT_ROOT / "app.py")
 pytest.importorskip("tensorflow")

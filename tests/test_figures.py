@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_helpers import decode_array, figure_spec
+from tests.helpers.figures import decode_array, figure_spec
 from shapes_viz import figures
 
 CLASSES = ("circles", "squares", "triangles")

@@ -1,4 +1,4 @@
-"""Row 23 in a small configuration: scripts/loadtest.py with 2 Chromium sessions x 6 interactions while a third
+"""Row 23 in a small configuration: the Chromium load test (tools/loadtest/chromium.py) with 2 Chromium sessions x 6 interactions while a third
 party (session 0) retrains and publishes a model. Asserts no errors and that every interaction completed;
 latencies are printed by the script, never asserted (docs/reliability.md has the figures of a full run)."""
 
@@ -10,21 +10,19 @@ import sys
 
 import pytest
 
-from browser_helpers import (
-    PROJECT_ROOT,
-    browser_test_marks,
-)
+from tests.helpers.browser import browser_test_marks
+from tools.harness import PROJECT_ROOT, SHIPPED_MODEL
 
 pytestmark = [
     *browser_test_marks(),
-    pytest.mark.skipif(not (PROJECT_ROOT / "models" / "shapes_cnn.h5").exists(), reason="needs the shipped model"),
+    pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="needs the shipped model"),
 ]
 
 
 def test_two_sessions_interact_while_a_third_retrains_without_errors(tmp_path):
     report = tmp_path / "loadtest.json"
     done = subprocess.run(
-        [sys.executable, "scripts/loadtest.py", "--sessions", "2", "--interactions", "6", "--retrain",
+        [sys.executable, "-m", "tools.loadtest.chromium", "--sessions", "2", "--interactions", "6", "--retrain",
          "--epochs", "1", "--think", "0.5", "--timeout", "300", "--json", str(report),
          "--log", str(PROJECT_ROOT / "artifacts" / "loadtest_server.log"),
          "--screenshots", str(PROJECT_ROOT / "artifacts" / "screenshots" / "loadtest")],

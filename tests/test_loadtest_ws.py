@@ -1,4 +1,5 @@
-"""scripts/loadtest_ws.py end to end: 3 WebSocket clients x 6 interactions on a real server, one retraining.
+"""The WebSocket load test (tools/loadtest/websocket.py) end to end: 3 WebSocket clients x 6 interactions on a
+real server, one retraining.
 
 No timing assertions: this checks that every interaction completes without an error and that the retrain
 the server spawned published a model (on a copy: models/ is never written) while the clients interacted.
@@ -9,13 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "loadtest_ws.py"
-SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"
+from tools.harness import PROJECT_ROOT, SHIPPED_MODEL
+
 SESSIONS, INTERACTIONS = 3, 6
 
 
@@ -24,9 +23,9 @@ SESSIONS, INTERACTIONS = 3, 6
 def test_three_clients_interact_while_one_retrains(tmp_path):
     report = tmp_path / "loadtest_ws.json"
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--sessions", str(SESSIONS), "--interactions", str(INTERACTIONS),
+        [sys.executable, "-m", "tools.loadtest.websocket", "--sessions", str(SESSIONS), "--interactions", str(INTERACTIONS),
          "--retrain", "--epochs", "1", "--think", "0.5", "--model", str(SHIPPED_MODEL), "--json", str(report)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert report.is_file(), f"no report (exit {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     summary = json.loads(report.read_text())

@@ -15,25 +15,14 @@ from __future__ import annotations
 import http.client
 import os
 import textwrap
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from browser_helpers import (
-    LIVE,
-    PROJECT_ROOT,
-    SHIPPED_MODEL,
-    browser_test_marks,
-    copy_model,
-    predicted_class,
-    screenshot,
-    shape_png,
-    streamlit_server,
-    wait_for_app,
-)
+from tests.helpers.browser import browser_test_marks, screenshot, upload, wait_for_prediction
+from tests.helpers.drawings import shape_png
+from tests.helpers.waiting import eventually
+from tools.harness import LIVE, PROJECT_ROOT
 
 pytestmark = browser_test_marks()
 
@@ -63,58 +52,25 @@ FAULTS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """(url, server log) of `streamlit run app.py` with the deployed config, a model copy and the faults."""
-    if not SHIPPED_MODEL.exists():
-        pytest.skip(f"the trained model {SHIPPED_MODEL} is not in this checkout")
-    folder = tmp_path_factory.mktemp("reliability_browser")
-    model = copy_model(SHIPPED_MODEL, folder / "models")
-    faults = folder / "faults"
-    faults.mkdir()
+def server_env(tmp_path_factory) -> dict[str, str]:
+    """The faults, on the PYTHONPATH of the module's app server (tests/conftest.py's `app_server`)."""
+    faults = tmp_path_factory.mktemp("faults")
     (faults / "sitecustomize.py").write_text(FAULTS)
-    data = folder / "data"
-    from shapes_viz.generator import generate_dataset
-
-    generate_dataset(data, per_class=4, seed=0)
-    log = folder / "server.log"
-    env = {
-        "SHAPES_VIZ_MODEL": str(model), "SHAPES_VIZ_DATA": str(data),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(faults), str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    with streamlit_server(env, log) as url:
-        yield url, log
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(faults), str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(server[0])
-    wait_for_app(page)
-    yield page
-    context.close()
-
-
-def upload(page, name: str, data: bytes) -> None:
-    page.get_by_role("tab", name="Upload").click()
-    page.locator(".st-key-upload_file input[type=file]").set_input_files(
-        files=[{"name": name, "mimeType": "image/png", "buffer": data}]
-    )
+def page(open_page):
+    return open_page()
 
 
 def wait_for_text(read, needle: str, what: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        try:
-            text = read()
-        except Exception:  # noqa: BLE001 - the element is being redrawn
-            text = ""
-        if needle in text:
-            return text
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: {needle!r} never appeared; last text: {text!r}")
+    """The text `read()` returns once it contains `needle`."""
+    def contains() -> str | None:
+        text = read()
+        return text if needle in text else None
+
+    return eventually(contains, timeout, what=f"{what} to show {needle!r}")
 
 
 def assert_page_shows_no_details(page) -> None:
@@ -127,7 +83,7 @@ def upload_url_and_token(page) -> tuple[str, str]:
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url) if "/_stcore/upload_file/" in request.url else None)
     upload(page, "circle.png", shape_png("circles"))
-    wait_for_text(lambda: predicted_class(page), "circle.png", "the small upload")
+    wait_for_prediction(page, "circle.png")
     assert urls, "the browser sent no upload request"
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
     return urls[-1], token
@@ -154,11 +110,11 @@ def test_an_upload_over_the_limit_is_refused_in_the_browser_and_the_session_goes
     assert sent == [], "the browser sent the oversized file"
     assert_page_shows_no_details(page)
     upload(page, "circle.png", shape_png("circles"))  # the same session goes on
-    assert "circles" in wait_for_text(lambda: predicted_class(page), "circle.png", "a normal upload after it")
+    assert "circles" in wait_for_prediction(page, "circle.png")
     screenshot(page, "reliability_upload_over_limit")
 
 
-def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, server):
+def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, app_server):
     url, token = upload_url_and_token(page)
     parsed = urlparse(url)
     cookie = f"_streamlit_xsrf={token}"
@@ -187,7 +143,7 @@ def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, serv
     finally:
         connection.close()
     assert status in (413, None), status
-    log = server[1]
+    log = app_server.log
     wait_for_text(log.read_text, "Upload rejected: request body exceeded the size limit while streaming",
                   "the server's log line for the streamed upload")
 
@@ -199,16 +155,16 @@ def test_the_server_refuses_an_oversized_upload_sent_past_the_browser(page, serv
     # the server and this session go on
     assert page.context.request.get(f"{parsed.scheme}://{parsed.netloc}/_stcore/health").status == 200
     upload(page, "triangle.png", shape_png("triangles"))
-    wait_for_text(lambda: predicted_class(page), "triangle.png", "an upload after the refusals")
+    wait_for_prediction(page, "triangle.png")
     assert_page_shows_no_details(page)
 
 
 # --------------------------------------------------------------------------- row 15
 
 
-def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_log(page, server):
+def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_log(page, app_server):
     upload(page, "circle.png", shape_png("circles"))
-    wait_for_text(lambda: predicted_class(page), "circle.png", "the prediction")
+    wait_for_prediction(page, "circle.png")
     field = page.locator(".st-key-explorer_channel_number input")
     field.fill(str(MAGIC_CHANNEL))
     field.press("Enter")
@@ -216,7 +172,7 @@ def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_
     wait_for_text(explorer.inner_text, "Something went wrong in the explorer section. The details are in the server log.",
                   "the generic message")
     assert_page_shows_no_details(page)
-    log = wait_for_text(server[1].read_text, f"{SECRET} in a guarded callback", "the details in the server log")
+    log = wait_for_text(app_server.log.read_text, f"{SECRET} in a guarded callback", "the details in the server log")
     assert "Traceback (most recent call last)" in log
     screenshot(page, "reliability_callback_error")
     field.fill("2")  # the explorer goes on
@@ -224,39 +180,33 @@ def test_an_exception_in_a_guarded_callback_is_a_generic_message_details_in_the_
     page.locator(f".st-key-channel_heatmap{LIVE} .js-plotly-plot").wait_for()
 
 
-def test_an_exception_in_any_other_callback_shows_no_details_in_the_browser(page, server):
+def test_an_exception_in_any_other_callback_shows_no_details_in_the_browser(page, app_server):
     """The Clear button's callback fails: whichever layer catches it (the app's guard or Streamlit itself with
     client.showErrorDetails = "none"), the browser gets a generic message and the log gets the traceback."""
     page.locator(".st-key-clear_canvas button").click()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body = page.locator("body").inner_text()
-        if "Something went wrong" in body or page.locator("[data-testid=stException]").count():
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"no error message after the failing callback: {body[-1500:]}")
+    eventually(lambda: "Something went wrong" in page.locator("body").inner_text()
+               or page.locator("[data-testid=stException]").count(), what="an error message after the failing callback")
     assert_page_shows_no_details(page)
     exceptions = page.locator("[data-testid=stException]")
     for i in range(exceptions.count()):
         text = exceptions.nth(i).inner_text()
         assert SECRET not in text and "Traceback" not in text, text
-    log = wait_for_text(server[1].read_text, f"{SECRET} in the Clear button's callback", "the details in the log")
+    log = wait_for_text(app_server.log.read_text, f"{SECRET} in the Clear button's callback", "the details in the log")
     assert "Traceback (most recent call last)" in log
     screenshot(page, "reliability_unguarded_callback_error")
     upload(page, "circle.png", shape_png("circles"))  # the session goes on
-    wait_for_text(lambda: predicted_class(page), "circle.png", "an upload after the error")
+    wait_for_prediction(page, "circle.png")
 
 
 # --------------------------------------------------------------------------- the deployed settings on the wire
 
 
-def test_a_websocket_from_another_origin_is_refused(server):
+def test_a_websocket_from_another_origin_is_refused(app_server):
     from websockets.exceptions import InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
 
-    url = server[0].replace("http://", "ws://") + "/_stcore/stream"
-    with connect(url, origin=server[0], subprotocols=["streamlit"], open_timeout=30) as same_origin:
+    url = app_server.url.replace("http://", "ws://") + "/_stcore/stream"
+    with connect(url, origin=app_server.url, subprotocols=["streamlit"], open_timeout=30) as same_origin:
         assert same_origin.subprotocol == "streamlit"
     with pytest.raises((InvalidStatus, InvalidHandshake)) as refused:
         with connect(url, origin="http://evil.example", subprotocols=["streamlit"], open_timeout=30):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_helpers import shape_png
+from tests.helpers.drawings import shape_png
 from reliability_helpers import (
     WAIT_TRAINER_S,
     assert_clean,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_helpers import shape_image, shape_png
+from tests.helpers.drawings import shape_image, shape_png
 from reliability_helpers import assert_clean, encode, messages, new_app, own_model, point_app_at, upload
 from shapes_viz.config import IMAGE_FORMATS
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_helpers import shape_png
+from tests.helpers.drawings import shape_png
 from reliability_helpers import (
     assert_clean,
     assert_unchanged,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from browser_helpers import PROJECT_ROOT
+from tools.harness import PROJECT_ROOT
 from shapes_viz.config import MAX_IMAGE_BYTES
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import PROJECT_ROOT, shape_png
+from tests.helpers.drawings import shape_png
+from tools.harness import PROJECT_ROOT
 from reliability_helpers import (
     WAIT_TRAINER_S,
     assert_clean,
