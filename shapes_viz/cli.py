@@ -11,7 +11,6 @@ was worse on the same validation images (`kept: Not published: ...`; --publish-i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -185,13 +184,14 @@ def _generate_data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from shapes_viz.model import MODEL_SUFFIXES
+    from shapes_viz.artifacts import MODEL_SUFFIXES
     from shapes_viz.training import train
+    from shapes_viz.training.progress import ProgressWriter, failure_event
 
     out = args.out or settings().model_path
     if out.suffix not in MODEL_SUFFIXES:  # checked now, not after the whole training
         raise ModelFileError(f"The model file must end in .h5 or .keras. Received: {out}")
-    progress = _ProgressWriter(args.progress)
+    progress = ProgressWriter(args.progress)
     stop_file = args.stop_file
     should_stop = (lambda: stop_file.exists()) if stop_file is not None else None
     try:
@@ -219,21 +219,8 @@ def _train(args: argparse.Namespace) -> int:
                 data_description=description,
                 publish_if_worse=args.publish_if_worse,
             )
-    except TrainingCancelled:
-        progress({"event": "cancelled"})
-        raise
-    except ModelNotPublished as exc:
-        progress({"event": "kept", "message": exc.summary, "new_accuracy": exc.new_accuracy,
-                  "current_accuracy": exc.current_accuracy, "val_count": exc.val_count})
-        raise
-    except TrainingBusyError as exc:
-        progress({"event": "error", "message": str(exc), "busy": True})
-        raise
-    except ShapesVizError as exc:
-        progress({"event": "error", "message": str(exc)})
-        raise
     except Exception as exc:
-        progress({"event": "error", "message": f"{type(exc).__name__}: {exc}"})
+        progress(failure_event(exc))
         raise
     history = result.history
     gate = result.publish_gate
@@ -247,21 +234,6 @@ def _train(args: argparse.Namespace) -> int:
         f"val_accuracy {result.val_accuracy:.4f}, {history['seconds']:.1f} s"
     )
     return 0
-
-
-class _ProgressWriter:
-    """Appends events as JSON lines (flushed per line) when a path was given; otherwise does nothing."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, event: dict) -> None:
-        if self.path is None:
-            return
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(event) + "\n")
 
 
 def _needs_keras(model_path: Path | None) -> bool:

@@ -112,9 +112,3 @@ def settings() -> Settings:
     if os.environ.get("SHAPES_VIZ_DATA"):
         kwargs["data_dir"] = Path(os.environ["SHAPES_VIZ_DATA"]).expanduser().resolve()
     return Settings(**kwargs)
-
-
-def history_path(model_path: Path | str) -> Path:
-    """Where the training history JSON of a model file lives: `shapes_cnn.h5` -> `shapes_cnn.history.json`."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + ".history.json")

@@ -1,4 +1,6 @@
-"""The tutorial's network: build it, load and save it (atomically), describe it as data.
+"""The tutorial's network: build it, load it (checked, safe mode), describe it as data.
+
+Saving and publishing a model file is `shapes_viz.artifacts`' job.
 
 Layers (all convolutions 3x3 with ReLU), with the names the dashboard shows:
 
@@ -16,22 +18,11 @@ Layers (all convolutions 3x3 with ReLU), with the names the dashboard shows:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
-import tempfile
-import time
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from shapes_viz.config import INPUT_SHAPE, NUM_CLASSES
 from shapes_viz.engine.results import LayerInfo
-from shapes_viz.errors import ModelFileError, ShapesVizError
-
-MODEL_SUFFIXES: tuple[str, ...] = (".h5", ".keras")
+from shapes_viz.errors import ModelFileError
 
 
 def build_model(seed: int | None = None):
@@ -113,121 +104,3 @@ def _check_io(model, path: Path) -> None:
             f"Model {path.name} does not fit: expected input {INPUT_SHAPE} and {NUM_CLASSES} classes. "
             f"Received: input {input_shape}, output {output_shape}"
         )
-
-
-def save_model_atomic(model, path: str | Path, before_replace: Callable[[Path], None] | None = None) -> Path:
-    """Publish `model` at `path` so that readers only ever see the old or the new complete file.
-
-    Writes a temporary file in the same folder, fsyncs it, reloads it and checks its predictions equal
-    the model's, then `os.replace`s it over `path` (atomic on POSIX) and fsyncs the folder.
-
-    Args:
-        before_replace: called with the checked temp file just before it replaces `path` (the training
-            stages the model's history there, with the file's digest); if it raises, nothing is replaced.
-
-    Raises:
-        ModelFileError: unsupported suffix, or the save or reload check failed (the old file is untouched).
-        ShapesVizError: whatever `before_replace` raised (the old file is untouched).
-    """
-    path = Path(path)
-    if path.suffix not in MODEL_SUFFIXES:
-        raise ModelFileError(f"Model path must end in .h5 or .keras. Received: {path}")
-    try:  # a read-only or full models folder fails here, before anything is written
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temp_files(path)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise ModelFileError(f"Could not save the model to {path}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with _quiet_absl():  # .h5 is the tutorial's format on purpose: skip Keras' "legacy format" notice
-            model.save(tmp)
-        os.chmod(tmp, public_file_mode())  # mkstemp makes 0600; a published model is readable like any file
-        _fsync(tmp)
-        probe = np.random.default_rng(0).random((2, *INPUT_SHAPE), dtype=np.float32)
-        reloaded = load_model(tmp)
-        expected = np.asarray(model(probe, training=False))
-        received = np.asarray(reloaded(probe, training=False))
-        if not np.allclose(expected, received, atol=1e-5):
-            raise ModelFileError(f"Reload check failed for {path.name}: predictions differ after saving.")
-        if before_replace is not None:
-            before_replace(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except ShapesVizError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"Could not save the model to {path}: {type(exc).__name__}: {exc}") from exc
-    except BaseException:  # KeyboardInterrupt, SystemExit: no half-written temp file either
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-STALE_TEMP_SECONDS: float = 3600.0
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, hex (a 2 MB model: ~3 ms). Raises OSError if it cannot be read."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _quiet_absl():
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Delete temp files of `path` that a killed save left behind (older than an hour, so never a live one)."""
-    now = time.time()
-    for leftover in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
-        try:
-            if now - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
-                leftover.unlink()
-        except OSError:
-            pass
-
-
-def public_file_mode() -> int:
-    """0o666 less the process umask: the mode a plain `open(path, "w")` would have given."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def file_identity(path: str | Path) -> tuple[str, int, int]:
-    """(resolved path, mtime_ns, size) of a file: a cache key that changes when a new model is published."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    return (str(path), stat.st_mtime_ns, stat.st_size)

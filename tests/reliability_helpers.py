@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.helpers.figures import decode_array, figure_spec
 from tools.harness import PROJECT_ROOT, copy_model
-from shapes_viz.config import history_path
+from shapes_viz.artifacts import history_path
 
 APP = str(PROJECT_ROOT / "app.py")
 WAIT_TRAINER_S = 240  # generous: a trainer imports TensorFlow (~3 s) and may share 2 cores with the suite

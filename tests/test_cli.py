@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from shapes_viz import cli
+from shapes_viz.artifacts import training_lock
 from shapes_viz.model import load_model
-from shapes_viz.training import training_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"

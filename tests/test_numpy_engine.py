@@ -198,8 +198,8 @@ def test_the_dashboard_engine_needs_no_tensorflow(model_file):
 
 
 def test_the_app_uses_it_for_h5_files_and_keras_otherwise(tmp_path, model_file, fresh_model):
+    from shapes_viz.artifacts import file_identity
     from shapes_viz.engine.keras_engine import KerasEngine
-    from shapes_viz.model import file_identity
     from shapes_viz.ui import resources
 
     keras_file = tmp_path / "model.keras"

@@ -29,7 +29,9 @@ from reliability_helpers import (
     wait_for,
 )
 from shapes_viz.errors import TrainingBusyError
-from shapes_viz.training_jobs import CANCELLED, PROGRESS_FILE, RUNNING, TrainingJobs, TrainRequest, parse_progress
+from shapes_viz.training import CANCELLED, RUNNING, TrainingJobs, TrainRequest
+from shapes_viz.training.progress import parse_progress
+from shapes_viz.training.status import PROGRESS_FILE
 
 pytest.importorskip("tensorflow")
 
@@ -120,7 +122,7 @@ def test_second_session_pressing_retrain_is_told_sees_progress_and_can_cancel_wi
 ):
     """Through the app: sessions A and B both show an enabled form; A starts, B presses its (stale)
     button, is told, and sees the running job; B cancels; the trainer stops within one epoch; the model stays."""
-    from shapes_viz.model import file_identity
+    from shapes_viz.artifacts import file_identity
 
     model = own_model(tmp_path, trained)
     before = snapshot(model)
@@ -169,7 +171,8 @@ def reference_probabilities(model_path: Path, data: bytes) -> np.ndarray:
 def test_a_model_published_while_a_session_browses_is_used_at_its_next_interaction(
     tmp_path, monkeypatch, trained, tiny_data
 ):
-    from shapes_viz.model import build_model, save_model_atomic
+    from shapes_viz.artifacts import save_model_atomic
+    from shapes_viz.model import build_model
 
     model = own_model(tmp_path, trained)
     point_app_at(monkeypatch, model, tiny_data)
@@ -189,7 +192,8 @@ def test_a_model_published_while_a_session_browses_is_used_at_its_next_interacti
 
 def test_sessions_never_error_while_models_are_published_under_them(tmp_path, monkeypatch, trained, tiny_data):
     """With a race: a thread publishes four models while two sessions keep interacting."""
-    from shapes_viz.model import build_model, save_model_atomic
+    from shapes_viz.artifacts import save_model_atomic
+    from shapes_viz.model import build_model
 
     model = own_model(tmp_path, trained)
     point_app_at(monkeypatch, model, tiny_data)

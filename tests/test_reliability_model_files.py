@@ -172,7 +172,7 @@ def test_an_unsafe_model_is_never_published_over_the_current_one(tmp_path, train
     """'The current model stays': publishing reloads the file through the same checks first."""
     import keras
 
-    from shapes_viz.model import save_model_atomic
+    from shapes_viz.artifacts import save_model_atomic
 
     model = own_model(tmp_path, trained)
     before = snapshot(model)

@@ -37,7 +37,7 @@ from reliability_helpers import (
 )
 from shapes_viz import config
 from shapes_viz.errors import ModelFileError, TrainingError
-from shapes_viz.training_jobs import FAILED, TrainingJobs, TrainRequest
+from shapes_viz.training import FAILED, TrainingJobs, TrainRequest
 
 pytest.importorskip("tensorflow")
 
@@ -47,8 +47,7 @@ pytest.importorskip("tensorflow")
 def test_killing_the_cli_trainer_while_it_publishes_keeps_the_published_model(tmp_path, tiny_data, trained, moment):
     """SIGKILL the real trainer the moment its temp model file appears, or once it is as large as the old model
     (the reload check is running): the published model and its history are untouched and load."""
-    from shapes_viz.model import save_model_atomic
-    from shapes_viz.training import is_training
+    from shapes_viz.artifacts import is_training, save_model_atomic
 
     model = own_model(tmp_path, trained)
     before = snapshot(model)
@@ -201,25 +200,26 @@ def test_a_models_folder_that_cannot_be_written_is_a_clear_message_when_retrain_
 def test_a_full_disk_while_writing_the_history_publishes_neither_file(tmp_path, monkeypatch, trained, tiny_data):
     """The pair: before the fix the model was replaced first and a full disk at the history left the
     new model beside the old history, while the job reported 'failed, the previous model stays'."""
-    from shapes_viz import training
+    from shapes_viz import artifacts
+    from shapes_viz.training import train
 
     model = own_model(tmp_path, trained)
     before = snapshot(model)
-    real_stage = training._stage_json
+    real_stage = artifacts.stage_json
 
     def disk_full(path, data):
         if path.name.endswith(".history.json"):
             raise OSError(28, "No space left on device")
         return real_stage(path, data)
 
-    monkeypatch.setattr(training, "_stage_json", disk_full)
+    monkeypatch.setattr(artifacts, "stage_json", disk_full)
     with pytest.raises(TrainingError, match=r"Could not write the training history .*No space left on device.*nothing was published"):
-        training.train(tiny_data, model, recipe="tutorial", epochs=1, publish_if_worse=True)
+        train(tiny_data, model, recipe="tutorial", epochs=1, publish_if_worse=True)
     assert_unchanged(model, before)
 
 
 def test_a_folder_that_cannot_be_created_is_a_model_file_error(tmp_path, fresh_model):
-    from shapes_viz.model import save_model_atomic
+    from shapes_viz.artifacts import save_model_atomic
 
     blocker = tmp_path / "models"
     blocker.write_text("a file where the folder should be")

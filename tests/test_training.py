@@ -1,4 +1,4 @@
-"""shapes_viz.training: a short real training publishes atomically; cancel, divergence, busy and crash do not."""
+"""shapes_viz.training.run: a short real training publishes atomically; cancel, divergence, busy and crash do not."""
 
 from __future__ import annotations
 
@@ -17,18 +17,12 @@ import numpy as np
 import pytest
 
 from shapes_viz import config
-from shapes_viz.config import history_path
+from shapes_viz.artifacts import history_path, is_training, read_history, training_lock
 from shapes_viz.errors import DatasetError, ModelNotPublished, TrainingBusyError, TrainingCancelled, TrainingError
 from shapes_viz.model import load_model
-from shapes_viz.training import (
-    is_training,
-    make_augmenter,
-    read_history,
-    resolve_recipe,
-    train,
-    training_lock,
-    write_json_atomic,
-)
+from shapes_viz.training import train
+from shapes_viz.training.pipeline import make_augmenter
+from shapes_viz.training.run import resolve_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation split: a better current model
@@ -93,26 +87,6 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.h5", "tiny.h5.lock", "tiny.history.json"]
 
 
-def test_a_history_beside_another_model_is_not_read_as_its_history(trained, tmp_path):
-    """A kill between publishing the model and renaming its history (one rename apart) leaves the new model
-    beside the old history. The history names its model's digest, so it is not shown as the new one's."""
-    from shapes_viz.model import build_model, file_digest, save_model_atomic
-
-    path, result, _ = trained
-    model, history = tmp_path / path.name, history_path(tmp_path / path.name)
-    shutil.copy2(path, model)
-    shutil.copy2(history_path(path), history)
-    assert read_history(model) == result.history
-    assert result.history["model_sha256"] == file_digest(path)
-
-    save_model_atomic(build_model(seed=1), model)  # what such a kill leaves: a new model, the old history
-    assert read_history(model) is None
-
-    legacy = {key: value for key, value in result.history.items() if key != "model_sha256"}
-    history.write_text(json.dumps(legacy))  # histories written before digests existed are still read
-    assert read_history(model) == legacy
-
-
 def test_should_stop_publishes_nothing_and_keeps_the_old_model(old_model, tiny_data):
     path = old_model[0]
     polls = []
@@ -165,7 +139,7 @@ def test_a_second_training_of_the_same_model_is_busy(old_model, tiny_data):
 HOLD_LOCK = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from shapes_viz.training import training_lock
+from shapes_viz.artifacts import training_lock
 with training_lock(sys.argv[2]):
     print("locked", flush=True)
     time.sleep(120)
@@ -216,18 +190,6 @@ def test_an_unusable_data_folder_publishes_nothing(old_model, tmp_path):
     assert_untouched(old_model)
 
 
-def test_history_json_is_written_atomically_and_read_back(tmp_path):
-    model_path = tmp_path / "m.keras"
-    assert read_history(model_path) is None
-    write_json_atomic(history_path(model_path), {"best_epoch": 3})
-    assert read_history(model_path) == {"best_epoch": 3}
-    assert [p.name for p in tmp_path.iterdir()] == ["m.history.json"]
-    history_path(model_path).write_text("{not json")
-    assert read_history(model_path) is None
-    history_path(model_path).write_text("[1, 2]")
-    assert read_history(model_path) is None
-
-
 def test_augmentation_keeps_shape_range_and_paper(tiny_data):
     from shapes_viz.dataset import load_folder
 
@@ -265,6 +227,7 @@ GATE_MESSAGE = (
 
 def test_a_worse_model_is_not_published_and_the_better_current_model_stays(better_model, tiny_data):
     """One epoch of the tutorial recipe on 21 drawings (chance) against the shipped model, on the same 9 images."""
+    from shapes_viz.engine.keras_engine import KerasEngine
     from shapes_viz.evaluation import evaluate
 
     path = better_model[0]
@@ -276,7 +239,7 @@ def test_a_worse_model_is_not_published_and_the_better_current_model_stays(bette
     match = re.fullmatch(GATE_MESSAGE, str(exc))
     assert match, str(exc)
     # the current model's figure is its accuracy on exactly the run's validation images (tiny_data's test_set)
-    current = evaluate(load_model(path), tiny_data / "test_set")
+    current = evaluate(KerasEngine(load_model(path), warm_up=False), tiny_data / "test_set")
     assert current.total == exc.val_count == 9
     assert exc.current_accuracy == pytest.approx(current.accuracy)
     assert exc.new_accuracy == pytest.approx(events[1]["val_accuracy"], abs=1e-6)  # the best (only) epoch's

@@ -14,14 +14,15 @@ even if worse" is ticked.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from shapes_viz import figures
-from shapes_viz.config import DEFAULT_RECIPE, RECIPES, settings
+from shapes_viz.config import DEFAULT_RECIPE, RECIPES
 from shapes_viz.errors import ShapesVizError
-from shapes_viz.training_jobs import CANCELLED, DONE, FAILED, KEPT, JobStatus, TrainRequest
+from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainRequest
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.safety import guarded, guarded_callback
 
@@ -62,7 +63,7 @@ def render_model_info(identity: resources.Identity | None, error: str | None) ->
 def render_training(data_dir: Path) -> None:
     """The Retrain form and the status of the current/last training job."""
     st.subheader("Retrain")
-    with guarded("training"):  # also shows a failure of the Cancel callback
+    with guarded("training"):  # a failure of the Cancel callback shows in "training progress", by the button
         jobs = resources.training_jobs(str(resources.model_path()))
         status = jobs.status()
         _notice()
@@ -172,7 +173,7 @@ def _status() -> None:
 
 
 def _progress(status: JobStatus) -> None:
-    if status.state == "starting":
+    if status.state == STARTING:
         st.info("Training is starting (loading TensorFlow and the data) ...")
         st.progress(0.0)
         return
@@ -193,8 +194,6 @@ def _progress(status: JobStatus) -> None:
 def _outcome(status: JobStatus) -> None:
     if status.state not in (DONE, KEPT, FAILED, CANCELLED) or status.finished_at is None:
         return
-    import time
-
     age = time.time() - float(status.finished_at)
     if age > RECENT_SECONDS:
         return
@@ -204,13 +203,9 @@ def _outcome(status: JobStatus) -> None:
     elif status.state == KEPT:
         st.info(f"{when}: {status.message} Tick '{PUBLISH_IF_WORSE_LABEL}' to replace it anyway.")
     elif status.state == CANCELLED:
-        st.warning(f"{when}: {status.message or 'Training cancelled; the previous model stays.'}")
+        st.warning(f"{when}: {status.message}")
     else:
         st.error(f"{when}: training failed, the previous model stays. {status.message}")
     if status.skipped:
         with st.expander(f"{len(status.skipped)} files skipped"):
             st.write("\n".join(f"- {item}" for item in status.skipped[:50]))
-
-
-def data_dir() -> Path:
-    return settings().data_dir

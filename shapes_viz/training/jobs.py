@@ -5,9 +5,8 @@ The Streamlit process never trains. `TrainingJobs.start` spawns
     python -m shapes_viz train --data DIR --out MODEL --progress RUN/progress.jsonl --stop-file RUN/stop ...
 
 in its own run folder next to the model (`<models>/.runs/<timestamp>/` with `job.json`, `progress.jsonl`,
-`log.txt`, and `stop` once cancelled). Everything a session needs to show a job (state, epoch k of n,
-per-epoch metrics, the reason of a failure) is parsed from those files, so every session of the server
-(and a restarted server) sees the same job. The trainer's flock on `<model>.lock` is the truth about
+`log.txt`, and `stop` once cancelled); `status` reads a job back from those files (see `status`), so every
+session of the server (and a restarted server) sees the same job. The trainer's flock on `<model>.lock` is the truth about
 "one training at a time"; `start` also refuses at once, in-process, while a job it can see is running.
 The model is published by the trainer with `os.replace`; readers key their cache on the file's identity.
 
@@ -17,7 +16,6 @@ No Streamlit, Plotly or TensorFlow here.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -25,29 +23,26 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from shapes_viz.artifacts import write_json_atomic
 from shapes_viz.config import DEFAULT_RECIPE, PROJECT_ROOT, RECIPES
 from shapes_viz.errors import TrainingBusyError, TrainingError
+from shapes_viz.training.status import (
+    IDLE,
+    JOB_FILE,
+    LOG_FILE,
+    PROGRESS_FILE,
+    RUNS_FOLDER,
+    STOP_FILE,
+    JobStatus,
+    pid_alive,
+    read_job_file,
+    run_status,
+)
 
-RUNS_FOLDER = ".runs"
-JOB_FILE = "job.json"
-PROGRESS_FILE = "progress.jsonl"
-STOP_FILE = "stop"
-LOG_FILE = "log.txt"
-BUSY_EXIT_CODE = 3  # the trainer's exit code when another training holds the model's lock
-
-# States of a job. "starting": spawned, no "start" event yet (importing TensorFlow, loading data).
-# "kept": trained normally, but the publish gate kept the current model (the new one was worse on the same
-# validation images); not a failure.
-IDLE, STARTING, RUNNING, DONE, FAILED, CANCELLED = "idle", "starting", "running", "done", "failed", "cancelled"
-KEPT = "kept"
-ACTIVE_STATES = frozenset({STARTING, RUNNING})
-TERMINAL_STATES = frozenset({DONE, KEPT, FAILED, CANCELLED})
-
-METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_EPOCHS = 500
 MAX_BATCH_SIZE = 1024
 MAX_GENERATE = 5000
@@ -106,158 +101,6 @@ class TrainRequest:
         if self.publish_if_worse:
             args.append("--publish-if-worse")
         return args
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """A training job as the UI shows it: plain data (convert with `as_dict` for session state).
-
-    Attributes:
-        state: "idle" (no job yet), "starting", "running", "done" (published), "kept" (trained, but the current
-            model stays: the new one was worse), "failed" or "cancelled".
-        run_dir: the job's run folder, None when idle.
-        epoch: epochs finished so far; epochs: epochs planned (0 until the trainer says).
-        history: {"loss", "accuracy", "val_loss", "val_accuracy"}: one float per finished epoch.
-        message: why it failed, was cancelled or kept the current model; a summary when done.
-        best_epoch, val_accuracy: from the "done" event (val_accuracy: the new model's, also when kept).
-        current_accuracy: the current (previous) model's accuracy on the same validation images, when measured.
-        recipe, train_count, val_count, skipped: from the "start" event.
-        request: the job's TrainRequest as a dict.
-        started_at, finished_at: Unix times (finished_at None while active).
-        cancel_requested: a stop file exists.
-    """
-
-    state: str
-    run_dir: str | None = None
-    epoch: int = 0
-    epochs: int = 0
-    history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in METRICS})
-    message: str = ""
-    best_epoch: int | None = None
-    val_accuracy: float | None = None
-    current_accuracy: float | None = None
-    recipe: str | None = None
-    train_count: int | None = None
-    val_count: int | None = None
-    skipped: list[str] = field(default_factory=list)
-    request: dict[str, Any] = field(default_factory=dict)
-    model_path: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    cancel_requested: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
-    """Fold the trainer's JSON-lines events into one summary dict.
-
-    A line that is not valid JSON is ignored (the last one may be half-written while we read).
-
-    Returns:
-        {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
-         "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
-         "val_count", "skipped"}.
-    """
-    summary: dict[str, Any] = {
-        "terminal": None, "started": False, "epoch": 0, "epochs": 0,
-        "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
-        "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
-    }
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
-        kind = event.get("event")
-        if kind == "start":
-            summary["started"] = True
-            summary["epochs"] = int(event.get("epochs") or 0)
-            for key in ("recipe", "train_count", "val_count"):
-                summary[key] = event.get(key)
-            summary["skipped"] = [str(item) for item in event.get("skipped") or []]
-        elif kind == "epoch":
-            epoch = int(event.get("epoch") or 0)
-            if epoch <= summary["epoch"]:
-                continue  # a repeated line
-            summary["epoch"] = epoch
-            summary["epochs"] = int(event.get("epochs") or summary["epochs"])
-            for key in METRICS:
-                value = event.get(key)
-                summary["history"][key].append(float(value) if value is not None else float("nan"))
-        elif kind == "done":
-            summary["terminal"] = "done"
-            summary["best_epoch"] = event.get("best_epoch")
-            summary["val_accuracy"] = event.get("val_accuracy")
-            gate = event.get("publish_gate")
-            if isinstance(gate, dict):
-                summary["current_accuracy"] = gate.get("current_accuracy")
-        elif kind == "kept":
-            summary["terminal"] = "kept"
-            summary["message"] = str(event.get("message") or "Not published: the new model was worse; the current model stays.")
-            summary["val_accuracy"] = event.get("new_accuracy")
-            summary["current_accuracy"] = event.get("current_accuracy")
-        elif kind == "cancelled":
-            summary["terminal"] = "cancelled"
-            summary["message"] = str(event.get("message") or "Training cancelled; the previous model stays.")
-        elif kind == "error":
-            summary["terminal"] = "error"
-            summary["message"] = str(event.get("message") or "Training failed.")
-    return summary
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.readlines()
-    except OSError:
-        return []
-
-
-def _last_log_line(path: Path, limit: int = 300) -> str:
-    """The last meaningful line of a trainer log (skipping TensorFlow's noise), for a failure message."""
-    lines = [line.strip() for line in _read_lines(path)[-50:] if line.strip()]
-    for line in reversed(lines):
-        if not line.startswith(("W0000", "I0000", "WARNING: All log messages", "E0000")):
-            return line[:limit]
-    return ""
-
-
-def _pid_alive(pid: int, run_dir: Path) -> bool:
-    """True if `pid` runs and (where /proc tells) its command line names this run folder (no pid reuse)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    try:
-        raw = cmdline.read_bytes()
-    except OSError:
-        return not cmdline.parent.parent.exists()  # no /proc on this system: trust kill(0)
-    if not raw:
-        return False  # a zombie has an empty command line
-    return str(run_dir) in raw.decode(errors="replace")
 
 
 class TrainingJobs:
@@ -346,11 +189,11 @@ class TrainingJobs:
                     )
             except OSError as exc:
                 with contextlib.suppress(OSError):
-                    _write_json(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
+                    write_json_atomic(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
                 raise TrainingError(f"Could not start the trainer: {exc}") from None
             job["pid"] = process.pid
             try:
-                _write_json(run_dir / JOB_FILE, job)
+                write_json_atomic(run_dir / JOB_FILE, job)
             except OSError as exc:  # no job file, no job: no session could see or cancel this trainer
                 process.kill()
                 process.wait()
@@ -387,7 +230,7 @@ class TrainingJobs:
             return []
         runs = []
         for run in self.runs_dir.iterdir():
-            job = _read_json(run / JOB_FILE) if run.is_dir() else None
+            job = read_job_file(run) if run.is_dir() else None
             if job and job.get("model_path") == str(self.model_path):
                 runs.append((float(job.get("started_at") or 0.0), run.name, run))
         return [run for _, _, run in sorted(runs)]
@@ -410,54 +253,12 @@ class TrainingJobs:
         pid = job.get("pid")
         if not pid:
             return False, None
-        return _pid_alive(int(pid), run_dir), None
+        return pid_alive(int(pid), run_dir), None
 
     def _status_of(self, run_dir: Path) -> JobStatus:
-        job = _read_json(run_dir / JOB_FILE) or {}
-        summary = parse_progress(_read_lines(run_dir / PROGRESS_FILE))
+        job = read_job_file(run_dir) or {}
         alive, code = self._alive(run_dir, job)
-        cancel_requested = (run_dir / STOP_FILE).exists()
-        terminal = summary["terminal"]
-        finished_at = None
-        if terminal == "done":
-            state = DONE
-            acc, current = summary["val_accuracy"], summary["current_accuracy"]
-            summary["message"] = (
-                f"New model published: best epoch {summary['best_epoch']}"
-                + (f", validation accuracy {float(acc):.1%}" if acc is not None else "")
-                + (f" (the previous model: {float(current):.1%} on the same images)." if current is not None else ".")
-            )
-        elif terminal == "kept":
-            state = KEPT
-        elif terminal == "cancelled":
-            state = CANCELLED
-        elif terminal == "error":
-            state = FAILED
-        elif alive:
-            state = RUNNING if summary["started"] else STARTING
-        else:
-            state = FAILED
-            if job.get("spawn_error"):
-                summary["message"] = f"Could not start the trainer: {job['spawn_error']}"
-            elif cancel_requested:
-                state = CANCELLED
-                summary["message"] = "Training cancelled; the previous model stays."
-            else:
-                detail = _last_log_line(run_dir / LOG_FILE)
-                how = f"with code {code}" if code is not None else "without reporting a result"
-                summary["message"] = f"The training process ended {how}; the previous model stays." + (
-                    f" Last output: {detail}" if detail else ""
-                )
-        if state not in ACTIVE_STATES:
-            finished_at = _mtime(run_dir / PROGRESS_FILE) or job.get("finished_at")
-        return JobStatus(
-            state=state, run_dir=str(run_dir), epoch=summary["epoch"], epochs=summary["epochs"],
-            history=summary["history"], message=summary["message"], best_epoch=summary["best_epoch"],
-            val_accuracy=summary["val_accuracy"], current_accuracy=summary["current_accuracy"], recipe=summary["recipe"], train_count=summary["train_count"],
-            val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
-            model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
-            cancel_requested=cancel_requested,
-        )
+        return run_status(run_dir, job, alive, code)
 
     # --- cancelling ----------------------------------------------------------------------------------
 
@@ -481,37 +282,7 @@ class TrainingJobs:
             status = self.status()
         return status
 
-    def terminate(self, timeout: float = 10.0) -> None:
-        """Stop every trainer this object spawned (server shutdown, tests): stop file, then SIGTERM."""
-        for run, process in list(self._processes.items()):
-            if process.poll() is None:
-                (Path(run) / STOP_FILE).touch()
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    process.terminate()
-                    try:
-                        process.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
-
-
 def _request_dict(request: TrainRequest) -> dict[str, Any]:
     data = asdict(request)
     data["data_dir"] = str(request.data_dir)
     return data
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None

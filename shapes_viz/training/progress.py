@@ -1,0 +1,137 @@
+"""The progress events that pass between the trainer process and the app: their names, how the trainer
+writes them (one JSON object per line, appended and flushed) and how the app folds them into one summary.
+
+    {"event": "start", "epochs", "recipe", "train_count", "val_count", "skipped"}   data loaded, training begins
+    {"event": "epoch", "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy"}   one per finished epoch
+    {"event": "done", "model_path", "best_epoch", "val_accuracy", "seconds", "publish_gate"}   published
+    {"event": "kept", "message", "new_accuracy", "current_accuracy", "val_count"}   the gate kept the current model
+    {"event": "cancelled"}                                                          stopped on request
+    {"event": "error", "message"[, "busy": true]}                                  failed (busy: the lock was held)
+
+This module alone names them; `train` emits them through a plain callable, the CLI appends them to the file
+given by --progress (`ProgressWriter`), and the job manager reads them back (`parse_progress`).
+No TensorFlow, Streamlit or Plotly here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shapes_viz.errors import ModelNotPublished, ShapesVizError, TrainingBusyError, TrainingCancelled
+
+Event = dict[str, Any]
+
+START, EPOCH, DONE, KEPT, CANCELLED, ERROR = "start", "epoch", "done", "kept", "cancelled", "error"
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+CANCELLED_MESSAGE = "Training cancelled; the previous model stays."
+
+
+def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str]) -> Event:
+    return {"event": START, "epochs": epochs, "recipe": recipe, "train_count": train_count,
+            "val_count": val_count, "skipped": list(skipped)}
+
+
+def epoch_event(epoch: int, epochs: int, metrics: dict[str, float]) -> Event:
+    """`metrics`: the float value of each of METRICS for this epoch (NaN where Keras gave none)."""
+    return {"event": EPOCH, "epoch": epoch, "epochs": epochs, **{key: metrics[key] for key in METRICS}}
+
+
+def done_event(model_path: Path | str, history: dict[str, Any], gate: dict[str, Any]) -> Event:
+    """The published run: `history` as written beside the model, `gate` the publish gate's record."""
+    return {"event": DONE, "model_path": str(model_path), "best_epoch": history["best_epoch"],
+            "val_accuracy": history["val_accuracy_best"], "seconds": history["seconds"], "publish_gate": gate}
+
+
+def failure_event(exc: BaseException) -> Event:
+    """The event that ends a run which raised `exc`: kept, cancelled, or an error with its message."""
+    if isinstance(exc, TrainingCancelled):
+        return {"event": CANCELLED}
+    if isinstance(exc, ModelNotPublished):
+        return {"event": KEPT, "message": exc.summary, "new_accuracy": exc.new_accuracy,
+                "current_accuracy": exc.current_accuracy, "val_count": exc.val_count}
+    if isinstance(exc, TrainingBusyError):
+        return {"event": ERROR, "message": str(exc), "busy": True}
+    if isinstance(exc, ShapesVizError):
+        return {"event": ERROR, "message": str(exc)}
+    return {"event": ERROR, "message": f"{type(exc).__name__}: {exc}"}
+
+
+class ProgressWriter:
+    """Appends events as JSON lines (flushed per line) when a path was given; otherwise does nothing."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: Event) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
+    """Fold the trainer's JSON-lines events into one summary dict.
+
+    A line that is not valid JSON is ignored (the last one may be half-written while we read).
+
+    Returns:
+        {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
+         "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
+         "val_count", "skipped"}.
+    """
+    summary: dict[str, Any] = {
+        "terminal": None, "started": False, "epoch": 0, "epochs": 0,
+        "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
+        "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
+    }
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == START:
+            summary["started"] = True
+            summary["epochs"] = int(event.get("epochs") or 0)
+            for key in ("recipe", "train_count", "val_count"):
+                summary[key] = event.get(key)
+            summary["skipped"] = [str(item) for item in event.get("skipped") or []]
+        elif kind == EPOCH:
+            epoch = int(event.get("epoch") or 0)
+            if epoch <= summary["epoch"]:
+                continue  # a repeated line
+            summary["epoch"] = epoch
+            summary["epochs"] = int(event.get("epochs") or summary["epochs"])
+            for key in METRICS:
+                value = event.get(key)
+                summary["history"][key].append(float(value) if value is not None else float("nan"))
+        elif kind == DONE:
+            summary["terminal"] = DONE
+            summary["best_epoch"] = event.get("best_epoch")
+            summary["val_accuracy"] = event.get("val_accuracy")
+            gate = event.get("publish_gate")
+            if isinstance(gate, dict):
+                summary["current_accuracy"] = gate.get("current_accuracy")
+        elif kind == KEPT:
+            summary["terminal"] = KEPT
+            summary["message"] = str(event.get("message") or "Not published: the new model was worse; the current model stays.")
+            summary["val_accuracy"] = event.get("new_accuracy")
+            summary["current_accuracy"] = event.get("current_accuracy")
+        elif kind == CANCELLED:
+            summary["terminal"] = CANCELLED
+            summary["message"] = str(event.get("message") or CANCELLED_MESSAGE)
+        elif kind == ERROR:
+            summary["terminal"] = ERROR
+            summary["message"] = str(event.get("message") or "Training failed.")
+    return summary

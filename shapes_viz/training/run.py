@@ -1,0 +1,201 @@
+"""A training run: `train` a recipe on a data folder and publish the best epoch's model.
+
+`train` loads a data folder (every image through `preprocess`), builds the network inside a
+`tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), feeds
+it through tf.data (`pipeline`), keeps the weights of the best epoch by val_accuracy in memory
+(`watcher`), and publishes the model and its history JSON only if training finished normally and the
+publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload check,
+`os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
+(`artifacts.training_lock`, released by the kernel even if the trainer crashes).
+
+Progress is reported through a plain callable (`on_event` receives the events of `progress`), so the
+CLI can write JSON lines and the app can read them, with no UI code here. TensorFlow is imported when
+`train` runs, not with this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from shapes_viz.artifacts import publish_model_and_history, training_lock
+from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, Recipe
+from shapes_viz.dataset import DatasetSplits, load_dataset
+from shapes_viz.errors import TrainingCancelled, TrainingError
+from shapes_viz.model import build_model
+from shapes_viz.training.gate import publish_gate
+from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
+from shapes_viz.training.progress import CANCELLED_MESSAGE, Event, done_event, start_event
+from shapes_viz.training.watcher import make_watcher
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a finished training published.
+
+    Attributes:
+        model_path: the published model file.
+        history: the JSON-able history written beside it (see `read_history`).
+    """
+
+    model_path: Path
+    history: dict[str, Any]
+
+    @property
+    def best_epoch(self) -> int:
+        return int(self.history["best_epoch"])
+
+    @property
+    def val_accuracy(self) -> float:
+        return float(self.history["val_accuracy_best"])
+
+    @property
+    def publish_gate(self) -> dict[str, Any]:
+        """The gate's record (see `train`): new_accuracy, current_accuracy (None without a usable current model),
+        val_count, decision."""
+        return dict(self.history["publish_gate"])
+
+
+def resolve_recipe(name: str = DEFAULT_RECIPE, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
+    """The named recipe with optional overrides. Raises TrainingError for unknown names or bad values."""
+    if name not in RECIPES:
+        raise TrainingError(f"Unknown recipe {name!r}. Choose one of: {', '.join(RECIPES)}.")
+    recipe = RECIPES[name]
+    if epochs is not None:
+        if epochs < 1:
+            raise TrainingError(f"epochs must be at least 1. Received: epochs={epochs}")
+        recipe = dataclasses.replace(recipe, epochs=int(epochs))
+    if batch_size is not None:
+        if batch_size < 1:
+            raise TrainingError(f"batch_size must be at least 1. Received: batch_size={batch_size}")
+        recipe = dataclasses.replace(recipe, batch_size=int(batch_size))
+    return recipe
+
+
+def train(
+    data_dir: str | Path,
+    out_path: str | Path,
+    recipe: str = DEFAULT_RECIPE,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    on_event: Callable[[Event], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    verbose: int | str = 0,
+    data_description: str | None = None,
+    publish_if_worse: bool = False,
+) -> TrainingResult:
+    """Train on `data_dir` and publish the best epoch's model at `out_path` (.h5 or .keras).
+
+    Args:
+        data_dir: a data folder (see `shapes_viz.dataset.load_dataset`).
+        out_path: where to publish the model; its history goes beside it (`artifacts.history_path`).
+        recipe, epochs, batch_size: the recipe name and optional overrides.
+        seed: seeds Python, NumPy and TensorFlow (weights, shuffling, augmentation, split).
+        on_event: receives the "start", "epoch" and "done" events of `shapes_viz.training.progress`.
+        should_stop: polled after every batch; True stops within the epoch and publishes nothing.
+        verbose: Keras' progress output (0 silent, "auto", 1 bar, 2 one line per epoch).
+        data_description: how the data was made, recorded in the history (default: the folder).
+        publish_if_worse: publish even if the new model is worse than the current one (the gate still measures
+            and records both; see `publish_gate`).
+
+    The publish gate: if a model is published at `out_path`, it is loaded through `load_model` (file checks,
+    safe mode) and measured on this run's validation images, as is the new model (best epoch). If the new
+    accuracy is below the current one by more than `config.PUBLISH_MARGIN`, nothing is published and
+    `ModelNotPublished` is raised (unless `publish_if_worse`). Without a current model, or one that cannot be
+    loaded, the new model is published. Both accuracies and the decision are in the history's "publish_gate"
+    and the "done" event.
+
+    Raises:
+        TrainingBusyError: another training of the same model is running.
+        ModelNotPublished: the new model is worse than the current one (which stays, with its history).
+        TrainingCancelled: `should_stop` returned True.
+        TrainingError: NaN loss, bad recipe, or publishing failed (the old model stays).
+        DatasetError: the data folder cannot be used.
+    """
+    import keras
+    import tensorflow as tf
+
+    emit = on_event or (lambda event: None)
+    chosen = resolve_recipe(recipe, epochs, batch_size)
+    out_path = Path(out_path)
+    with training_lock(out_path):
+        started = time.perf_counter()
+        splits = load_dataset(data_dir, seed=seed)
+        keras.utils.set_random_seed(seed)
+        emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation),
+                         [f"{path}: {reason}" for path, reason in splits.skipped]))
+        strategy = _strategy(tf)
+        with strategy.scope():
+            model = build_model()
+            model.compile(
+                optimizer=_optimizer(keras, chosen),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=chosen.label_smoothing),
+                metrics=["accuracy"],
+            )
+        train_ds, steps = make_train_dataset(splits.train.images, splits.train.labels, chosen, seed)
+        val_ds = make_eval_dataset(splits.validation.images, splits.validation.labels)
+        watcher = make_watcher(chosen.epochs, emit, should_stop)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=chosen.epochs,
+            steps_per_epoch=steps,
+            shuffle=False,  # tf.data shuffles; Keras' own flag would only warn
+            callbacks=[keras.callbacks.TerminateOnNaN(), watcher],
+            verbose=verbose,
+        )
+        if watcher.cancelled:
+            raise TrainingCancelled(CANCELLED_MESSAGE)
+        if watcher.diverged or watcher.best_weights is None:
+            raise TrainingError(
+                "Training diverged (loss became NaN or infinite); nothing was published. "
+                "Try a lower learning rate or the 'stable' recipe."
+            )
+        model.set_weights(watcher.best_weights)
+        gate = publish_gate(model, out_path, splits.validation, publish_if_worse)
+        history = _history(watcher, chosen, splits, seed, time.perf_counter() - started, data_description)
+        history["publish_gate"] = gate
+        publish_model_and_history(model, out_path, history)
+    emit(done_event(out_path, history, gate))
+    return TrainingResult(out_path, history)
+
+
+def _strategy(tf):
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def _optimizer(keras, recipe: Recipe):
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=recipe.learning_rate)
+    if recipe.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=recipe.learning_rate)
+    raise TrainingError(f"Unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}.")
+
+
+def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds: float, description: str | None) -> dict[str, Any]:
+    return {
+        **watcher.metrics,
+        "best_epoch": watcher.best_epoch,
+        "val_accuracy_best": watcher.best_val_accuracy,
+        "epochs_run": len(watcher.metrics["loss"]),
+        "recipe": dataclasses.asdict(recipe),
+        "data": {
+            "source": description or splits.source,
+            "layout": splits.layout,
+            "train_count": len(splits.train),
+            "val_count": len(splits.validation),
+            "train_counts": splits.train.counts(),
+            "val_counts": splits.validation.counts(),
+            "skipped": [f"{path}: {reason}" for path, reason in splits.skipped],
+        },
+        "classes": list(CLASS_NAMES),
+        "seed": seed,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+    }

@@ -1,0 +1,65 @@
+"""The epoch watcher: the Keras callback of a training run. Like Keras' `History` it records (metrics, the
+best epoch's weights) and reports (one progress event per epoch); it stops the run on a non-finite loss or
+a stop request. Keras is imported when a watcher is made, not with this module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from shapes_viz.training.progress import METRICS, Event, epoch_event
+
+
+def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None):
+    """A Keras callback that records metrics, keeps the best epoch's weights (by val_accuracy, then
+    val_loss) in memory, stops on NaN loss or a stop request, and emits one event per epoch."""
+    import keras
+
+    class EpochWatcher(keras.callbacks.Callback):
+        def __init__(self, epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None):
+            super().__init__()
+            self.epochs = epochs
+            self.emit = emit
+            self.should_stop = should_stop
+            self.metrics: dict[str, list[float]] = {k: [] for k in METRICS}
+            self.best_weights: list[np.ndarray] | None = None
+            self.best_epoch = 0
+            self.best_val_accuracy = -1.0
+            self.best_val_loss = math.inf
+            self.cancelled = False
+            self.diverged = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.diverged = True
+                self.model.stop_training = True
+            if self.should_stop is not None and self.should_stop():
+                self.cancelled = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if self.cancelled:
+                return
+            values = {k: float(logs.get(k, math.nan)) for k in self.metrics}
+            if not math.isfinite(values["loss"]):
+                self.diverged = True
+                self.model.stop_training = True
+                return
+            for key, value in values.items():
+                self.metrics[key].append(value)
+            better = values["val_accuracy"] > self.best_val_accuracy or (
+                values["val_accuracy"] == self.best_val_accuracy and values["val_loss"] < self.best_val_loss
+            )
+            if better and math.isfinite(values["val_loss"]):
+                self.best_val_accuracy = values["val_accuracy"]
+                self.best_val_loss = values["val_loss"]
+                self.best_epoch = epoch + 1
+                self.best_weights = self.model.get_weights()
+            self.emit(epoch_event(epoch + 1, self.epochs, values))
+
+    return EpochWatcher(epochs, emit, should_stop)
