@@ -2,9 +2,12 @@
 
 Each layer computes its pre-activation output (`transform`) and applies its activation (`forward`); the
 shapes, paddings and settings come from the spec that `model_files` produced, never from the config again.
+`backward` is the other direction: the gradient with respect to the layer's input, from the gradient with
+respect to its pre-activation output (`activation_backward` goes from output to pre-activation).
 
     layer = layer_from_spec(spec, weights)      # weights in Keras' order, shapes as spec.weight_shapes
     y = layer.forward(x)                        # (N, *spec.input_shape) -> (N, *spec.output_shape) float32
+    dx = layer.backward(x, dz)                  # dz: d target / d transform(x), same shape as transform(x)
 """
 
 from __future__ import annotations
@@ -48,7 +51,15 @@ class Layer:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The layer's output: its activation applied to `transform(x)`, float32."""
-        return activate(self.transform(x), self.spec.activation).astype(np.float32, copy=False)
+        return self.forward_from(self.transform(x))
+
+    def forward_from(self, z: np.ndarray) -> np.ndarray:
+        """The layer's output from its pre-activation `z = transform(x)`, float32."""
+        return activate(z, self.spec.activation).astype(np.float32, copy=False)
+
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """d target / d x, (N, *input_shape) float32, from dz = d target / d transform(x)."""
+        return dz
 
 
 class Dropout(Layer):
@@ -61,6 +72,9 @@ class Flatten(Layer):
     def transform(self, x: np.ndarray) -> np.ndarray:
         return x.reshape(x.shape[0], -1)
 
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        return dz.reshape(x.shape)
+
 
 class Dense(Layer):
     kind = "Dense"
@@ -68,6 +82,9 @@ class Dense(Layer):
     def transform(self, x: np.ndarray) -> np.ndarray:
         z = x @ self.weights[0]
         return z + self.weights[1] if self.spec.use_bias else z
+
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        return (dz @ self.weights[0].T).astype(np.float32, copy=False)
 
 
 class Conv2D(Layer):
@@ -78,6 +95,10 @@ class Conv2D(Layer):
     """
 
     kind = "Conv2D"
+
+    def __init__(self, spec: LayerSpec, weights: tuple[np.ndarray, ...] = ()):
+        super().__init__(spec, weights)
+        self._kernel_t = np.ascontiguousarray(weights[0].transpose(0, 1, 3, 2)) if weights else None
 
     @classmethod
     def from_spec(cls, spec: LayerSpec, weights: tuple[np.ndarray, ...]) -> Layer:
@@ -100,6 +121,22 @@ class Conv2D(Layer):
         out = out.reshape(n, oh, ow, cout)
         return out + self.weights[1] if self.spec.use_bias else out
 
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """Each kernel offset sends dz back through its (cout, cin) matrix to the positions it saw."""
+        kernel = self._transposed_kernel()
+        cout, cin = kernel.shape[2:]
+        padded = pad_same(x, self.spec, 0.0)
+        dpadded = np.zeros(padded.shape, np.float32)
+        n, oh, ow, _ = dz.shape
+        flat = np.ascontiguousarray(dz, dtype=np.float32).reshape(-1, cout)
+        for i, j, view in windows(dpadded, self.spec.window, self.spec.strides):
+            view += (flat @ kernel[i, j]).reshape(n, oh, ow, cin)
+        return unpad_same(dpadded, x.shape, self.spec)
+
+    def _transposed_kernel(self) -> np.ndarray:
+        """(kh, kw, cout, cin) float32, contiguous: numpy's matmul with a transposed slice is not BLAS-fast."""
+        return self._kernel_t
+
 
 class MaxPooling2D(Layer):
     kind = "MaxPooling2D"
@@ -110,6 +147,19 @@ class MaxPooling2D(Layer):
         for _, _, view in windows(x, self.spec.window, self.spec.strides):
             out = view.copy() if out is None else np.maximum(out, view, out=out)
         return out
+
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """dz goes to each window's maximum; on ties, to the first in row-major order (as TensorFlow does)."""
+        padded = pad_same(x, self.spec, -np.inf)
+        out = self.transform(x)
+        dpadded = np.zeros(padded.shape, np.float32)
+        taken = np.zeros(out.shape, bool)
+        gradient_views = windows(dpadded, self.spec.window, self.spec.strides)
+        for (_, _, view), (_, _, gradient) in zip(windows(padded, self.spec.window, self.spec.strides), gradient_views):
+            winner = (view == out) & ~taken
+            gradient += np.where(winner, dz, 0.0)
+            taken |= winner
+        return unpad_same(dpadded, x.shape, self.spec)
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (Conv2D, MaxPooling2D, Dropout, Flatten, Dense)}
@@ -143,6 +193,15 @@ def pad_same(x: np.ndarray, spec: LayerSpec, value: float) -> np.ndarray:
     return np.pad(x, ((0, 0), rows, cols, (0, 0)), constant_values=value)
 
 
+def unpad_same(padded: np.ndarray, shape: tuple[int, ...], spec: LayerSpec) -> np.ndarray:
+    """The inverse of `pad_same` for gradients: the (N, H, W, C) part of `padded` that was the input."""
+    if padded.shape == tuple(shape):
+        return padded
+    top = same_padding(shape[1], spec.window[0], spec.strides[0])[0]
+    left = same_padding(shape[2], spec.window[1], spec.strides[1])[0]
+    return padded[:, top : top + shape[1], left : left + shape[2], :]
+
+
 def windows(x: np.ndarray, window: tuple[int, int], strides: tuple[int, int]):
     """(i, j, view) for each window offset: the input positions that offset sees, (N, oh, ow, C)."""
     _, h, w, _ = x.shape
@@ -165,3 +224,16 @@ def activate(z: np.ndarray, activation: str) -> np.ndarray:
     if activation == "tanh":
         return np.tanh(z)
     return z
+
+
+def activation_backward(z: np.ndarray, y: np.ndarray, dy: np.ndarray, activation: str) -> np.ndarray:
+    """d target / d z from dy = d target / d y, where y = activate(z, activation)."""
+    if activation == "relu":
+        return np.where(z > 0, dy, 0.0).astype(np.float32)
+    if activation == "softmax":
+        return (y * (dy - (dy * y).sum(axis=-1, keepdims=True))).astype(np.float32)
+    if activation == "sigmoid":
+        return (dy * y * (1.0 - y)).astype(np.float32)
+    if activation == "tanh":
+        return (dy * (1.0 - y * y)).astype(np.float32)
+    return dy
