@@ -38,6 +38,37 @@ PUBLISH_MARGIN: float = 0.01
 
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 
+# Paper and ink in the model's input: 1.0 is white paper, 0.0 is black ink. Explanations remove evidence by
+# turning pixels to paper (never to black: black is ink here).
+PAPER: float = 1.0
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """How the attribution maps and their checks are computed (shapes_viz.explain).
+
+    Attributes:
+        smoothgrad_samples, smoothgrad_noise: SmoothGrad's noisy copies and their noise's standard deviation
+            (in input units: the input spans [0, 1]).
+        ig_steps: integrated gradients' steps (midpoint rule) from the paper-white baseline.
+        occlusion_patch, occlusion_stride: the paper patch's side and step, in model pixels.
+        curve_steps: points of the deletion and insertion curves (0% to 100% of the pixels).
+        random_maps: random maps averaged for the "random" reference scores.
+        seed: seeds SmoothGrad's noise, the random maps and the randomised network.
+    """
+
+    smoothgrad_samples: int = 25
+    smoothgrad_noise: float = 0.15
+    ig_steps: int = 64
+    occlusion_patch: int = 6
+    occlusion_stride: int = 2
+    curve_steps: int = 29
+    random_maps: int = 4
+    seed: int = 0
+
+
+EXPLAIN = ExplainSettings()
+
 
 @dataclass(frozen=True)
 class Recipe:
