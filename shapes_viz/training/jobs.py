@@ -274,7 +274,7 @@ class TrainingJobs:
         return True
 
     def wait(self, timeout: float, poll: float = 0.2) -> JobStatus:
-        """Block until no job is active or `timeout` seconds passed; return the last status (tests, CLI)."""
+        """Block until no job is active or `timeout` seconds passed; return the last status (tests, load tests)."""
         deadline = time.monotonic() + timeout
         status = self.status()
         while status.active and time.monotonic() < deadline:

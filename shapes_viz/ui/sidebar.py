@@ -22,7 +22,7 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.config import DEFAULT_RECIPE, RECIPES
 from shapes_viz.errors import ShapesVizError
-from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainRequest
+from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainingJobs, TrainRequest
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.safety import guarded, guarded_callback
 
@@ -35,12 +35,17 @@ IDLE_POLL_S = 5
 PUBLISH_IF_WORSE_LABEL = "Publish even if worse"
 
 
+def _jobs() -> TrainingJobs:
+    """The server's one job manager for the published model."""
+    return resources.training_jobs(str(resources.model_path()))
+
+
 def render_model_info(identity: resources.Identity | None, error: str | None) -> None:
     """What model is in use: file, when and on what it was trained, validation accuracy, best epoch."""
     st.subheader("Model")
     path = resources.model_path()
     if identity is None or error:
-        st.error(error or f"No model file at {path}. Train one with the form below.")
+        st.error(error or f"No model file at {resources.shown_path(path)}. Train one with the form below.")
         return
     history = resources.history(identity)
     modified = dt.datetime.fromtimestamp(identity[1] / 1e9).strftime("%Y-%m-%d %H:%M")
@@ -64,7 +69,7 @@ def render_training(data_dir: Path) -> None:
     """The Retrain form and the status of the current/last training job."""
     st.subheader("Retrain")
     with guarded("training"):  # a failure of the Cancel callback shows in "training progress", by the button
-        jobs = resources.training_jobs(str(resources.model_path()))
+        jobs = _jobs()
         status = jobs.status()
         _notice()
         if status.active:
@@ -86,7 +91,8 @@ def _form(data_dir: Path) -> None:
     with st.form("retrain_form", border=True):
         source = st.radio(
             "Data", ["project data folder", "freshly generated"], key="train_source",
-            help=f"The project data folder is {data_dir}. Generated: a new set of drawings, N per class.",
+            help=f"The project data folder is {resources.shown_path(data_dir)}. Generated: a new set of drawings, "
+                 "N per class.",
         )
         cols = st.columns(2)
         per_class = cols[0].number_input("N per class", 3, 5000, 100, step=10, key="train_per_class")
@@ -126,9 +132,12 @@ def _form(data_dir: Path) -> None:
 
 def _start(request: TrainRequest) -> None:
     if request.generate is None and not resources.data_splits(request.data_dir):
-        state.notice("warning", f"The data folder {request.data_dir} has no class folders; choose 'freshly generated'.")
+        state.notice(
+            "warning",
+            f"The data folder {resources.shown_path(request.data_dir)} has no class folders; choose 'freshly generated'.",
+        )
         st.rerun()
-    jobs = resources.training_jobs(str(resources.model_path()))
+    jobs = _jobs()
     try:
         jobs.start(request)
     except ShapesVizError as exc:
@@ -140,7 +149,7 @@ def _start(request: TrainRequest) -> None:
 
 @guarded_callback("training progress")  # shown by the progress fragment, which reruns alone
 def _cancel() -> None:
-    jobs = resources.training_jobs(str(resources.model_path()))
+    jobs = _jobs()
     if jobs.cancel():
         state.notice("warning", "Cancelling: the trainer stops within the current epoch; the old model stays.")
 
@@ -161,7 +170,7 @@ def _idle_status() -> None:
 def _status() -> None:
     """Progress and Cancel while a job runs, else the last job's outcome; never a page rerun."""
     with guarded("training progress"):
-        status = resources.training_jobs(str(resources.model_path())).status()
+        status = _jobs().status()
         if not status.active:
             _outcome(status)
             return
