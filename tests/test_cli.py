@@ -280,12 +280,29 @@ def test_failures_are_one_error_line(tmp_path, tiny_data, trained, capsys, argv,
 
 
 def test_evaluate_in_process_matches_the_evaluation_module(tiny_data, trained, capsys):
+    from shapes_viz.engine.keras_engine import KerasEngine
     from shapes_viz.evaluation import evaluate
 
     assert cli.main(["evaluate", str(tiny_data / "test_set"), "--model", str(trained[0])]) == 0
     last = lines(capsys.readouterr().out)[-1]
-    assert last == evaluate(load_model(trained[0]), tiny_data / "test_set").summary_line()
+    assert last == evaluate(KerasEngine(load_model(trained[0]), warm_up=False), tiny_data / "test_set").summary_line()
     assert SUMMARY.match(last)
+
+
+def test_predict_and_evaluate_of_an_h5_model_import_no_tensorflow(tiny_data, trained):
+    """The numpy engine serves them: a predict of one file does not pay for TensorFlow's import."""
+    image = sorted((tiny_data / "test_set" / "circles").glob("*.png"))[0]
+    script = (
+        "import sys\n"
+        "from shapes_viz import cli\n"
+        f"assert cli.main(['predict', {str(image)!r}, '--model', {str(trained[0])!r}]) == 0\n"
+        f"assert cli.main(['evaluate', {str(tiny_data / 'test_set')!r}, '--model', {str(trained[0])!r}]) == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_default_model_is_the_configured_one_not_the_repositorys(tiny_data, trained, capsys, monkeypatch):

@@ -1,13 +1,7 @@
-"""shapes_viz.engine.gradients: the numpy backward pass equals tf.GradientTape on the Keras model.
-
-The oracle runs the Keras model layer by layer under a tape, splitting each Conv2D into its convolution
-(the pre-activation) and its activation, so that the gradient of a class logit (the last Dense layer before
-its softmax) is read with respect to the input and to every conv layer's pre-activation and output.
-"""
+"""shapes_viz.engine.gradients: the numpy backward pass equals tf.GradientTape on the Keras model
+(the oracle: tests/helpers/gradient_oracle.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +9,7 @@ import pytest
 from shapes_viz.config import PROJECT_ROOT
 from shapes_viz.engine.gradients import backward, logit_gradients, trace, unit_gradients
 from shapes_viz.engine.numpy_engine import NumpyEngine
+from tests.helpers.gradient_oracle import keras_gradients
 
 SHIPPED = PROJECT_ROOT / "models" / "shapes_cnn.h5"
 DATA = PROJECT_ROOT / "data" / "test_set"
@@ -27,33 +22,6 @@ def drawings() -> np.ndarray:
 
     files = [path for name in ("circles", "squares", "triangles") for path in sorted((DATA / name).glob("*.png"))[:7]]
     return np.concatenate([preprocess(path) for path in files[:20]])
-
-
-def keras_gradients(model, images: np.ndarray, target: int) -> dict[str, np.ndarray]:
-    """{"input": ..., "<conv>/pre": ..., "<conv>/out": ...} = d logit_target / d tensor, by tf.GradientTape."""
-    import keras
-    import tensorflow as tf
-
-    tensors: dict[str, tf.Tensor] = {}
-    with tf.GradientTape(persistent=True) as tape:
-        h = tf.constant(images)
-        tape.watch(h)
-        tensors["input"] = h
-        for layer in model.layers:
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-                z = layer.convolution_op(h, layer.kernel) if isinstance(layer, keras.layers.Conv2D) else h @ layer.kernel
-                if layer.use_bias:
-                    z = z + layer.bias
-                tensors[f"{layer.name}/pre"] = z
-                if layer is model.layers[-1]:
-                    logit = z[:, target]
-                    break
-                h = layer.activation(z)
-                tensors[f"{layer.name}/out"] = h
-            else:
-                h = layer(h, training=False)
-        total = tf.reduce_sum(logit)  # images are independent: the sum's gradient is each image's own
-    return {name: np.asarray(tape.gradient(total, tensor)) for name, tensor in tensors.items()}
 
 
 @pytest.mark.parametrize("target", [0, 1, 2])
