@@ -15,15 +15,18 @@ from shapes_viz import figures
 CLASSES = ("circles", "squares", "triangles")
 
 
-def test_figures_imports_only_plotly_and_numpy():
-    source = Path(figures.__file__).read_text()
+def test_figures_import_only_plotly_numpy_and_each_other():
     imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "math", "collections", "typing", "numpy", "plotly"}, imported
+    modules = sorted(Path(figures.__file__).parent.glob("*.py"))
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    outside = {name for name in imported if not name.startswith("shapes_viz.figures")}
+    assert len(modules) >= 4 and "plotly.graph_objects" in outside
+    assert {name.split(".")[0] for name in outside} <= {"__future__", "math", "collections", "typing", "numpy", "plotly"}, imported
 
 
 def test_probability_bars_labels_values_and_winner():

@@ -1,0 +1,59 @@
+"""What every figure builder shares: colours, rounding, margins, image axes, one-step figure construction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+COLORSCALE = "Viridis"
+DEAD_COLOR = "#d62728"
+SELECTED_COLOR = "#ff7f0e"
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#ff7f0e"
+DECIMALS = 4  # activations are shown to 4 decimals; rounding keeps hover text short
+MARGIN = dict(l=10, r=10, t=40, b=10)
+# Axes of the charts that a canvas report redraws have `automargin` off (Plotly's default template turns it
+# on): automargin measures the tick labels and lays the chart out again, which makes a fresh draw in the
+# browser 3-4x slower (a 28x28 heatmap: ~45 ms instead of ~13 ms). Fixed margins leave room for the labels.
+IMAGE_MARGIN = dict(l=34, r=10, t=40, b=26)  # tick labels: row numbers left, column numbers below
+BARS_MARGIN = dict(l=62, r=10, t=40, b=54)  # tick labels and an axis title on both axes
+
+
+def rounded(values: np.ndarray) -> np.ndarray:
+    """float32 copy rounded to `DECIMALS` (NaN kept), for compact, readable figure data."""
+    return np.round(np.asarray(values, dtype=np.float32), DECIMALS).astype(np.float32)
+
+
+def require_ndim(name: str, values: np.ndarray, ndims: Sequence[int]) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"`{name}` must be a {wanted} array. Received: {name}.shape={values.shape}")
+    return values
+
+
+def class_labels(class_names: Sequence[str]) -> list[str]:
+    """'circles (0)', 'squares (1)', ...: the class names with their output index."""
+    return [f"{name} ({index})" for index, name in enumerate(class_names)]
+
+
+def image_axes() -> dict[str, Any]:
+    """Layout for one image-like subplot: row 0 at the top, square pixels, no tick clutter."""
+    return {
+        "xaxis": dict(constrain="domain", showgrid=False, zeroline=False, automargin=False),
+        "yaxis": dict(autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain",
+                      showgrid=False, zeroline=False, automargin=False),
+    }
+
+
+def figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """One Figure from plain trace and layout dicts, validated once.
+
+    Building a figure step by step (add_trace, update_layout, update_xaxes, ...) validates and copies the
+    whole figure at every step: ~8 ms for a small heatmap, ~25 ms for a layer grid. Built in one go it
+    takes about a tenth of that, which matters when every canvas report redraws four figures.
+    """
+    return go.Figure({"data": data, "layout": layout})
