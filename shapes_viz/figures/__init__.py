@@ -15,11 +15,11 @@ Conventions:
 
 from shapes_viz.figures.base import COLORSCALE, DEAD_COLOR, SELECTED_COLOR, TRAIN_COLOR, VAL_COLOR, class_labels
 from shapes_viz.figures.layer import grid_columns, layer_grid, selected_channel, vector_bars
-from shapes_viz.figures.prediction import channel_heatmap, input_image, probability_bars
+from shapes_viz.figures.prediction import channel_heatmap, input_image, probability_bars, selected_cell_of
 from shapes_viz.figures.training import confusion_matrix, training_curves
 
 __all__ = [
     "COLORSCALE", "DEAD_COLOR", "SELECTED_COLOR", "TRAIN_COLOR", "VAL_COLOR", "channel_heatmap", "class_labels",
     "confusion_matrix", "grid_columns", "input_image", "layer_grid", "probability_bars", "selected_channel",
-    "training_curves", "vector_bars",
+    "selected_cell_of", "training_curves", "vector_bars",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from shapes_viz.figures.base import (
-    BARS_MARGIN, COLORSCALE, IMAGE_MARGIN, SELECTED_COLOR, TRAIN_COLOR, class_labels, figure, image_axes, require_ndim, rounded,
+    BARS_MARGIN, COLORSCALE, IMAGE_MARGIN, SELECTED_COLOR, TRAIN_COLOR, class_labels, figure, image_axes,
+    require_ndim, rounded,
 )
 
 
@@ -85,6 +87,8 @@ def channel_heatmap(
     zmax: float | None = None,
     title: str = "",
     height: int = 420,
+    clickable: bool = False,
+    selected_cell: tuple[int, int] | None = None,
 ) -> go.Figure:
     """One channel of a convolution/pooling output as an image-like heatmap (viridis).
 
@@ -92,6 +96,10 @@ def channel_heatmap(
         values: (H, W) activations.
         zmin, zmax: colour range; both None lets the channel's own min/max decide ("this channel").
         title: figure title.
+        clickable: add an invisible square marker over every cell carrying (row, column, value), so that a
+            click selects the cell through `st.plotly_chart(on_select=...)` (Plotly cannot select heatmap
+            cells); see `selected_cell_of`.
+        selected_cell: (row, column) to outline in orange, or None.
     Returns:
         A heatmap whose hover shows "row r, column c" and the value; square pixels, row 0 on top.
     """
@@ -100,16 +108,61 @@ def channel_heatmap(
         raise ValueError(f"Pass both `zmin` and `zmax` or neither. Received: zmin={zmin}, zmax={zmax}")
     if zmin is not None and zmax is not None and zmax <= zmin:
         zmax = zmin + 1e-6  # a constant range still draws
+    hover = "row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>"
     trace = dict(
         type="heatmap",
         z=rounded(values),
         colorscale=COLORSCALE,
         zauto=zmin is None,
         colorbar=dict(thickness=12, title=dict(text="value")),
-        hovertemplate="row %{y}, column %{x}<br>value %{z:.4f}<extra></extra>",
     )
+    trace.update(hoverinfo="skip") if clickable else trace.update(hovertemplate=hover)
     if zmin is not None:
         trace.update(zmin=zmin, zmax=zmax)
+    traces = [trace]
+    rows, cols = values.shape
+    if clickable:
+        r, c = np.mgrid[0:rows, 0:cols]
+        cell_px = (height - IMAGE_MARGIN["t"] - IMAGE_MARGIN["b"]) / max(rows, cols)
+        traces.append(dict(
+            type="scatter", x=c.ravel().astype(np.float32), y=r.ravel().astype(np.float32), mode="markers",
+            marker=dict(symbol="square", size=max(cell_px * 0.95, 4), color="rgba(0,0,0,0)", line=dict(width=0)),
+            customdata=np.column_stack([r.ravel(), c.ravel(), rounded(values).ravel()]).astype(np.float32),
+            hovertemplate="row %{customdata[0]}, column %{customdata[1]}<br>value %{customdata[2]:.4f}"
+                          "<br>click: how was it computed?<extra></extra>",
+            selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+            showlegend=False, name="cells",
+        ))
+    shapes = []
+    if selected_cell is not None:
+        row, column = selected_cell
+        shapes.append(dict(type="rect", xref="x", yref="y", x0=column - 0.5, x1=column + 0.5, y0=row - 0.5,
+                           y1=row + 0.5, line=dict(color=SELECTED_COLOR, width=3), layer="above"))
     # The colour bar sits in a fixed right margin: letting it push the margins out lays the chart out twice.
     margin = dict(IMAGE_MARGIN, r=84, autoexpand=False)
-    return figure([trace], dict(image_axes(), height=height, margin=margin, title=dict(text=title)))
+    layout = dict(image_axes(), height=height, margin=margin, title=dict(text=title), shapes=shapes)
+    if clickable:
+        layout.update(hovermode="closest", dragmode=False, clickmode="event+select", showlegend=False)
+        layout["xaxis"].update(range=[-0.5, cols - 0.5])
+        layout["yaxis"].update(range=[rows - 0.5, -0.5], autorange=False)
+    return figure(traces, layout)
+
+
+def selected_cell_of(selection: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    """The (row, column) a click on a clickable `channel_heatmap` picked, from Streamlit's selection state.
+
+    Args:
+        selection: `state.selection` of `st.plotly_chart(..., on_select=...)`: a mapping with "points";
+            a marker's "customdata" is (row, column, value) (Streamlit may send it as {"0": row, "1": ...}).
+    """
+    if not selection:
+        return None
+    for point in selection.get("points") or []:
+        data = point.get("customdata")
+        if isinstance(data, Mapping):
+            data = [data.get(str(i), data.get(i)) for i in range(2)]
+        try:
+            return int(round(float(data[0]))), int(round(float(data[1])))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return None

@@ -7,6 +7,7 @@ of the current input (the input record in session state, its digest the cache ke
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -15,7 +16,7 @@ import streamlit as st
 
 from shapes_viz import figures
 from shapes_viz.engine import Activations, LayerActivation
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import cell_panel, resources, state
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -113,10 +114,12 @@ def selected_view(ctx: PageContext) -> None:
         layer = acts.layer(_picked_layer_name(acts))
         channel = min(max(int(st.session_state.get(state.CHANNEL, 0)), 0), layer.channels - 1)
         mode = st.session_state.get(state.COLOR_RANGE) or RANGE_CHANNEL
+        cell = cell_panel.selected_cell(layer.name, channel, layer.values.shape)
         if layer.is_map:
-            _channel_view(layer, channel, mode, _network_max(acts))
+            _channel_view(layer, channel, mode, _network_max(acts), cell)
         else:
             _vector_view(layer, channel, mode, _network_max(acts))
+        cell_panel.render(ctx.loaded.engine, current_choice().x, layer.name, cell)
 
 
 def _picked_layer_name(acts: Activations) -> str:
@@ -213,13 +216,16 @@ def _title(layer: LayerActivation, channel: int, unit: str) -> str:
     return f"{layer.name} · {unit} {channel}{dead}"
 
 
-def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
+def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: float,
+                  cell: tuple[int, ...] | None) -> None:
     zmin, zmax = _ranges(layer, mode, network_max)
     st.plotly_chart(
         figures.channel_heatmap(
-            layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel")
+            layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel"),
+            clickable=True, selected_cell=cell[:2] if cell else None,
         ),
-        key="channel_heatmap", width="stretch",
+        key=state.HEATMAP, width="stretch", selection_mode="points",
+        on_select=functools.partial(cell_panel.heatmap_clicked, layer.name, channel),
     )
     stats = layer.stats
     if stats.dead[channel]:
@@ -253,7 +259,8 @@ def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: floa
             layer.values, dead=layer.stats.dead, selected=unit, ymin=ymin, ymax=ymax,
             title=_title(layer, unit, "unit"),
         ),
-        key="vector_bars", width="stretch",
+        key=state.VECTOR_BARS, width="stretch", selection_mode="points",
+        on_select=functools.partial(cell_panel.bars_clicked, layer.name),
     )
     st.caption(
         f"{layer.name} is a vector of {layer.channels} numbers; unit {unit} = {float(layer.values[unit]):.4f}. "
