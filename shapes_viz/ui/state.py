@@ -19,6 +19,8 @@ CHANNEL_SLIDER = "explorer_channel_slider"
 CHANNEL_NUMBER = "explorer_channel_number"
 COLOR_RANGE = "explorer_range"
 GRID = "explorer_grid"
+HEATMAP = "channel_heatmap"  # the selected channel's heatmap (clickable cells)
+VECTOR_BARS = "vector_bars"  # the selected vector layer's bars (clickable units)
 STATS_OPEN = "explorer_stats_open"
 DATASET_SPLIT = "dataset_split"
 CANCEL_TRAINING = "cancel_training"
@@ -27,13 +29,16 @@ CANCEL_TRAINING = "cancel_training"
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
 CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid
 PICKED_LAYER = "explorer_picked_layer"  # the layer picked last; outlives runs in which the picker is not drawn
+CELL = "explorer_cell"  # the clicked cell: {"layer", "channel", "row", "column"} (a map) or {"layer", "unit"}
 EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (its nested heatmap fragment exists)
 # The one input record: the open input tab's input, {"source", "x" ((1, 28, 28, 3) float32 or None),
 # "digest" (the cache key of x's activations), "message", "level", "label", "ref"}; see inputs.InputChoice.
 INPUT = "input_choice"
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
-_DEFAULTS: dict[str, Any] = {CANVAS_GENERATION: 0, CHANNEL: 0, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None}
+_DEFAULTS: dict[str, Any] = {
+    CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None,
+}
 
 # Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
 # explorer's fragment; both exist only while the Explorer tab is open.
