@@ -55,6 +55,28 @@ SELECTED_FRAGMENT = "selected_fragment"
 PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
 PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
 
+# The "Why?" view (ui/why.py): its tab label (the value of VIEW_TAB while it is open), its widgets, its plain
+# state and its fragments. WHY_FRAGMENT holds the pickers; WHY_MAP_FRAGMENT (the map and its captions) and
+# WHY_TRUST_FRAGMENT (the on-demand checks) are nested in it and exist only while the Why tab is open.
+WHY_VIEW = "Why?"
+WHY_METHOD = "why_method"
+WHY_TARGET = "why_target"
+WHY_LAYER = "why_layer"
+WHY_TRUST = "why_trust"  # the "Can you trust this map?" toggle
+WHY_PICKED_METHOD = "why_picked_method"  # plain copies of the pickers: outlive runs that do not draw them
+WHY_PICKED_TARGET = "why_picked_target"  # "predicted" or a class name
+WHY_READY = "why_ready"  # True while the Why view shows its map fragment
+WHY_FOLLOWS_PEN = "why_follows_pen"  # True while that map's method is cheap enough to follow the pen
+_DEFAULTS.update({WHY_PICKED_METHOD: "layercam", WHY_PICKED_TARGET: "predicted", WHY_READY: False,
+                  WHY_FOLLOWS_PEN: False})
+WHY_FRAGMENT = "why_fragment"
+WHY_MAP_FRAGMENT = "why_map_fragment"
+WHY_TRUST_FRAGMENT = "why_trust_fragment"
+# With the Why tab open, a canvas report reruns its map (cheap methods only) instead of the explorer's heatmap;
+# expensive methods, the checks and the rest follow when the pen lifts (see `inputs.canvas_fragments`).
+WHY_PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, WHY_MAP_FRAGMENT)
+WHY_PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, WHY_FRAGMENT)
+
 
 def init() -> None:
     """Give every plain key its default once per session."""
