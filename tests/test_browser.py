@@ -127,3 +127,40 @@ def test_a_second_session_stays_responsive_while_the_first_retrains(open_page):
     other_sidebar.get_by_text("Training cancelled").wait_for(timeout=30_000)
     assert "3000 per class" in sidebar.inner_text()  # still the shipped model's history
     screenshot(trainer, "retrain_cancelled")
+
+
+CELL_CENTRE_JS = """([row, column]) => {
+    const d = document.querySelector('.st-key-channel_heatmap%s .js-plotly-plot');
+    if (!d || !d._fullLayout || !d._fullLayout.xaxis) return null;
+    const xa = d._fullLayout.xaxis, ya = d._fullLayout.yaxis, box = d.getBoundingClientRect();
+    return {x: box.left + xa._offset + xa.l2p(column), y: box.top + ya._offset + ya.l2p(row)};
+}""" % LIVE
+BOX_JS = """() => {
+    const d = document.querySelector('.st-key-cell_receptive_field%s .js-plotly-plot');
+    const shapes = d && d.layout && d.layout.shapes;
+    return shapes && shapes.length ? shapes[0] : null;
+}""" % LIVE
+
+
+def test_clicking_a_heatmap_cell_shows_its_receptive_field(open_page):
+    """The click is a real mouse click on a cell of conv2_1's heatmap; the panel outlines that cell's box."""
+    from shapes_viz.engine.numpy_engine import NumpyEngine
+    from shapes_viz.explain.cells import receptive_box
+    from tools.harness import PROJECT_ROOT
+
+    page = open_page()
+    upload(page, "square.png", shape_png("squares", size=200))
+    wait_for_prediction(page, "square.png")
+    choose_layer(page, "conv2_1")
+    wait_for_heatmap(page, lambda s: "conv2_1" in s["title"] and s["rows"] == 13)
+    row, column = 4, 7
+    page.locator(f".st-key-channel_heatmap{LIVE}").first.scroll_into_view_if_needed()
+    point = eventually(lambda: page.evaluate(CELL_CENTRE_JS, [row, column]), 10, what="the heatmap's axes")
+    page.mouse.move(point["x"], point["y"])
+    page.mouse.click(point["x"], point["y"])
+    shape = eventually(lambda: page.evaluate(BOX_JS), 20, what="the receptive-field box")
+    box = receptive_box(NumpyEngine.from_file(PROJECT_ROOT / "models" / "shapes_cnn.h5"), "conv2_1", row, column)
+    assert (shape["y0"] + 0.5, shape["x0"] + 0.5, shape["y1"] - 0.5, shape["x1"] - 0.5) == (
+        box.top, box.left, box.bottom, box.right)
+    page.get_by_text(re.compile(r"How was -?[0-9.]+ computed\? \(conv2_1, row 4, column 7")).first.wait_for()
+    screenshot(page, "cell_receptive_field")
