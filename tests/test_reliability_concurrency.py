@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.drawings import shape_png
-from reliability_helpers import (
+from tests.helpers.reliability import (
     WAIT_TRAINER_S,
     assert_clean,
     assert_unchanged,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers.drawings import shape_image, shape_png
-from reliability_helpers import assert_clean, encode, messages, new_app, own_model, point_app_at, upload
+from tests.helpers.reliability import assert_clean, encode, messages, new_app, own_model, point_app_at, upload
 from shapes_viz.config import IMAGE_FORMATS
 
 pytest.importorskip("tensorflow")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.drawings import shape_png
-from reliability_helpers import (
+from tests.helpers.reliability import (
     assert_clean,
     assert_unchanged,
     messages,

@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers.drawings import shape_png
 from tools.harness import PROJECT_ROOT
-from reliability_helpers import (
+from tests.helpers.reliability import (
     WAIT_TRAINER_S,
     assert_clean,
     assert_unchanged,
