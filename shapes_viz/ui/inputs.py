@@ -3,12 +3,13 @@
 Every source goes through the one `preprocess` function. The open tab's input is kept in session state
 (`state.INPUT`, plain data); the parts that show it (what the model sees, the prediction, the explorer)
 are fragments that read it. The Draw tab is a live canvas: while the pen moves, its callback
-preprocesses each report and reruns only those fragments (`state.PEN_DOWN_FRAGMENTS`), never the page. An
+preprocesses each report and reruns only those fragments (`canvas_fragments`), never the page. An
 input is preprocessed once: a rerun that finds the same source (`ref`) reuses it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,23 @@ def _drawing_changed() -> None:
     report = current_report(key)
     _remember_drawing(key, report)
     pen_down = isinstance(report, dict) and report.get("pen") == "down"
-    ready = st.session_state.get(state.EXPLORER_READY)
-    rerun_fragments(state.PEN_DOWN_FRAGMENTS if pen_down and ready else state.PEN_UP_FRAGMENTS)
+    rerun_fragments(canvas_fragments(st.session_state, pen_down))
+
+
+def canvas_fragments(session: Mapping[str, Any], pen_down: bool) -> tuple[str, ...]:
+    """The fragments a canvas report reruns, by the open view tab (`session`: the session state).
+
+    Explorer (and the other tabs): while the pen is down, the prediction and the selected channel's heatmap;
+    otherwise everything that shows the input. Why?: while the pen is down, the prediction and the map when
+    its method is cheap (`WHY_FOLLOWS_PEN`), the prediction alone when it is not (the map follows when the
+    pen lifts); otherwise everything. Before a view shows its map or heatmap (no input yet), everything.
+    """
+    if session.get(state.VIEW_TAB) == state.WHY_VIEW:
+        if not (pen_down and session.get(state.WHY_READY)):
+            return state.WHY_PEN_UP_FRAGMENTS
+        return state.WHY_PEN_DOWN_FRAGMENTS if session.get(state.WHY_FOLLOWS_PEN) else (state.PREDICTION_FRAGMENT,)
+    ready = session.get(state.EXPLORER_READY)
+    return state.PEN_DOWN_FRAGMENTS if pen_down and ready else state.PEN_UP_FRAGMENTS
 
 
 @guarded_callback("input")
@@ -152,16 +168,16 @@ def _clear() -> None:
     """Clear: a fresh canvas (a new key) and no input."""
     state.clear_canvas()
     _remember_drawing(state.canvas_key(), None)
-    rerun_fragments((state.DRAW_FRAGMENT, *state.PEN_UP_FRAGMENTS))
+    rerun_fragments((state.DRAW_FRAGMENT, *canvas_fragments(st.session_state, pen_down=False)))
 
 
 def rerun_fragments(keys: tuple[str, ...]) -> None:
-    """From a callback: rerun only these fragments. The last one is the explorer's (or nested in it),
-    which exists only while the Explorer tab is open; without it, the others rerun."""
+    """From a callback: rerun only these fragments. The last one is the open view's (or nested in it), which
+    exists only while that view's tab is open and shows it; without it, the others rerun (or the page)."""
     try:
         st.rerun(list(keys))
     except StreamlitAPIException:  # a fragment key not rendered in this session's last full run
-        st.rerun(list(keys[:-1]))
+        st.rerun(list(keys[:-1]) or "app")
 
 
 # --- Upload and Examples ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from shapes_viz.ui import resources, state
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.explorer import explorer
 from shapes_viz.ui.safety import guarded
+from shapes_viz.ui.why import why
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def _dataset_view(ctx: PageContext) -> None:
 
 VIEWS: tuple[View, ...] = (
     View("Explorer", _explorer_view),
+    View(state.WHY_VIEW, why),
     View("Model", _model_view),
     View("Training", _training_view),
     View("Dataset", _dataset_view),
