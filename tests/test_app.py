@@ -13,31 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from tests.helpers.apptest import (  # noqa: F401 - app_env and shared_model are fixtures
+    app_env, assert_clean, canvas_report, chart, dataframe_with, messages, new_app, shared_model, upload,
+)
 from tests.helpers.drawings import shape_png
-from tests.helpers.figures import decode_array, figure_spec
+from tests.helpers.figures import decode_array
 from tools.harness import PROJECT_ROOT, copy_model
 
-APP = str(PROJECT_ROOT / "app.py")
 pytest.importorskip("tensorflow")
 
 
-# --- fixtures and helpers ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shared_model(tmp_path_factory, trained) -> Path:
-    """One copy of the session's 1-epoch model (with its history) for this module's read-only tests."""
-    return copy_model(Path(trained[0]), tmp_path_factory.mktemp("app_models"))
-
-
-@pytest.fixture
-def app_env(monkeypatch, shared_model, tiny_data) -> Path:
-    """The app reads the shared model copy and the tiny data set (never models/ or data/)."""
-    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(shared_model))
-    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tiny_data))
-    return shared_model
+# --- fixtures and helpers (the shared ones: tests/helpers/apptest.py) ------------------------------------
 
 
 @pytest.fixture
@@ -55,44 +43,6 @@ def reference(shared_model):
     from shapes_viz.engine.keras_engine import KerasEngine
 
     return KerasEngine.from_file(shared_model)
-
-
-def new_app():
-    from streamlit.testing.v1 import AppTest
-
-    return AppTest.from_file(APP, default_timeout=60)
-
-
-def chart(at, key: str):
-    """The plotly_chart element with `key` (its element id ends with the key)."""
-    for element in at.get("plotly_chart"):
-        if element.proto.id.endswith(f"-{key}"):
-            return figure_spec(element)
-    return None
-
-
-def dataframe_with(at, column: str):
-    """The first dataframe of the page that has `column` (dataframes are not widgets: no key lookup)."""
-    for frame in at.dataframe:
-        if column in frame.value.columns:
-            return frame.value
-    raise AssertionError(f"no dataframe with a {column!r} column")
-
-
-def messages(at) -> str:
-    return "\n".join(str(e.value) for kind in ("error", "warning", "info", "success") for e in getattr(at, kind))
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Traceback" not in messages(at)
-
-
-def upload(at, data: bytes, name: str = "shape.png", mime: str = "image/png"):
-    at.session_state["input_tab"] = "Upload"
-    at.run()
-    at.file_uploader(key="upload_file").upload(name, data, mime)
-    return at.run()
 
 
 # --- tests ---------------------------------------------------------------------------------------------
@@ -244,16 +194,6 @@ def test_layer_labels_do_not_depend_on_the_input(app_env):
     second = upload(new_app(), shape_png("triangles")).selectbox(key="explorer_layer").options
     assert first == second
     assert not any("dead" in label for label in first)  # dead channels are listed under the channel picker
-
-
-def canvas_report(seq: int = 1, pen: str = "up", size: tuple[int, int] = (200, 190)) -> dict:
-    """What the live canvas reports: the ink's bounding region as a PNG, black strokes on white."""
-    width, height = size
-    pil = Image.new("RGB", size, "white")
-    ImageDraw.Draw(pil).polygon([(width / 2, 10), (width - 10, height - 10), (10, height - 10)], outline="black", width=18)
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    return {"seq": seq, "pen": pen, "png": base64.b64encode(buffer.getvalue()).decode(), "strokes": 1}
 
 
 def test_a_drawing_on_the_canvas_is_predicted(app_env):
