@@ -1,4 +1,4 @@
-"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict`.
+"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict | explain`.
 
 Every expected failure (bad arguments, bad files, busy trainer) prints one line `error: ...` to
 stderr and exits non-zero; no tracebacks.
@@ -133,7 +133,35 @@ def build_parser() -> argparse.ArgumentParser:
     pr = commands.add_parser("predict", help="class and probabilities of image files")
     pr.add_argument("files", nargs="+", type=Path, help="PNG or JPEG files")
     pr.add_argument("--model", type=Path, default=None, help="model file (default: the published model)")
+
+    from shapes_viz.explain.methods import CAM_METHODS, METHODS
+    from shapes_viz.explain.report import DEFAULT_CAM_LAYER
+
+    ex = commands.add_parser(
+        "explain", help="attribution maps of image files: which pixels were evidence for a class",
+        description="Print each file's predicted class and explain it with an attribution map; with --out, "
+                    "write DIR/<the file's folder>/<file stem>.<method>.npy: a (28, 28) float32 map on the "
+                    "model's input grid, larger meaning more evidence for the target class. Needs an .h5 model.",
+    )
+    ex.add_argument("files", nargs="+", type=Path, help="PNG or JPEG files")
+    ex.add_argument("--method", choices=METHODS, default=METHODS[0], help=f"attribution method (default {METHODS[0]})")
+    ex.add_argument("--layer", default=None,
+                    help=f"layer of the CAM methods ({', '.join(CAM_METHODS)}; default {DEFAULT_CAM_LAYER})")
+    ex.add_argument("--target", type=_target, default=None,
+                    help="class to explain, by name or index (default: each file's predicted class)")
+    ex.add_argument("--out", type=Path, default=None, help="folder to write the maps into")
+    ex.add_argument("--model", type=Path, default=None, help=".h5 model file (default: the published model)")
     return parser
+
+
+def _target(text: str) -> int:
+    from shapes_viz.explain.report import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError:
+        names = ", ".join(f"{name} ({index})" for index, name in enumerate(CLASS_NAMES))
+        raise argparse.ArgumentTypeError(f"expected a class name or index: {names}; received {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": _train,
         "evaluate": _evaluate,
         "predict": _predict,
+        "explain": _explain,
     }
     try:
         return handlers[args.command](args)
@@ -283,4 +312,34 @@ def _predict(args: argparse.Namespace) -> int:
         best = int(probabilities.argmax())
         scores = "  ".join(f"{name} {p:.4f}" for name, p in zip(CLASS_NAMES, probabilities))
         print(f"{path}: {CLASS_NAMES[best]} ({probabilities[best]:.1%})  [{scores}]")
+    return EXIT_ERROR if failures else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Each file's prediction and attribution map (numpy engine only); bad files are reported, the rest go on."""
+    from shapes_viz.explain.report import choose_layer, describe, explain_file, map_path, open_numpy_engine, save_map
+
+    engine = open_numpy_engine(args.model or settings().model_path)
+    layer = choose_layer(engine, args.method, args.layer)
+    failures = 0
+    written: dict[Path, Path] = {}
+    for path in args.files:
+        try:
+            result = explain_file(engine, path, args.method, args.target, layer)
+        except ShapesVizError as exc:
+            print(f"{path}: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        line = describe(result)
+        if args.out is not None:
+            target = map_path(args.out, path, args.method)
+            if target in written:
+                print(f"{path}: error: its map would overwrite the one of {written[target]} in {target}; "
+                      "explain files of the same folder name and stem separately", file=sys.stderr)
+                failures += 1
+                continue
+            save_map(result.map.values, target)
+            written[target] = path
+            line += f"  -> {target}"
+        print(line)
     return EXIT_ERROR if failures else 0

@@ -50,3 +50,29 @@ def test_browser_sections_say_why_they_cannot_run(monkeypatch):
     for section in (bench_browser, bench_memory):
         (row,) = section(True)
         assert "skipped" in row[0] and "chromium" in row[1]
+
+
+def test_quick_explain_section_times_every_method_against_its_goal(monkeypatch):
+    from tools.bench import explain
+
+    monkeypatch.setattr(explain, "_single_threaded_times", lambda quick: explain.time_methods(quick))
+    rows = explain.bench_explain(True)
+    if rows[0][1] == "missing":
+        pytest.skip(rows[0][0])
+    names = [row[0].strip() for row in rows]
+    assert names[0].startswith("explain: forward pass (trace), 1 input, OPENBLAS_NUM_THREADS=")
+    goals = {row[0].strip(): row[4] for row in rows[1:8]}
+    assert list(goals.values()) == ["<= 5 ms"] * 4 + ["<= 100 ms", "<= 300 ms", "<= 400 ms"]
+    assert all(float(row[1]) > 0 and row[3].endswith("x the forward pass") for row in rows[1:8])
+    assert sum("1 BLAS thread" in name for name in names) == 7
+    faithful = [row for row in rows if "rank correlation with a randomised network" in row[0]]
+    assert [row[0].split(":")[0].strip() for row in faithful] == [
+        f"layercam at {explain.CAM_LAYER}", f"gradcam at {explain.CAM_LAYER}", "saliency", "smoothgrad", "ig",
+        "occlusion"]
+    for row in faithful:
+        areas, correlation = row[1].split("; ")
+        assert all(0.0 <= float(a) <= 1.0 for a in areas.split(" / ")) and -1.0 <= float(correlation) <= 1.0
+
+
+def test_the_section_names_are_the_runs_sections_in_order():
+    assert report.SECTION_NAMES == ("engine", "explain", "training", "browser", "memory") == tuple(SECTIONS)

@@ -6,6 +6,10 @@ same machine (no timed assertions anywhere: tests only check that this runs, wit
 Sections (one module each):
     engine    prediction + all activations for one input: the Keras engine against the tutorial's
               way (model.predict plus the activation model's predict), and the app's numpy engine.
+    explain   gradients and attribution maps in numpy on the shipped model: forward+backward and each
+              method's median against its goal and as a multiple of the forward pass, again in a child
+              process with OPENBLAS_NUM_THREADS=1; each method's deletion and insertion areas on test
+              drawings against random maps and the ink, and its rank correlation with a randomised network.
     training  a retrain on 210 images (70 a class) and test on 90: the default recipe and pipeline
               against the tutorial's (image_dataset_from_directory decoding files every epoch,
               RMSprop, batch 16), with the test accuracy each reached; and the default recipe cut to

@@ -14,7 +14,7 @@ Row = tuple[str, str, str, str, str]  # (measure, shapes_viz, reference, ratio, 
 HEADER = ("measure", "shapes_viz", "reference (tutorial's way)", "ratio", "goal")
 TABLE_START = "<!-- bench:table:start -->"
 TABLE_END = "<!-- bench:table:end -->"
-SECTION_NAMES = ("engine", "training", "browser", "memory")  # in the order a full run measures them
+SECTION_NAMES = ("engine", "explain", "training", "browser", "memory")  # in the order a full run measures them
 
 
 def median_ms(function: Callable[[], object], repeats: int, warmup: int = 3) -> float:
@@ -54,6 +54,11 @@ def machine_description() -> str:
     ).replace(", ,", ",")
 
 
+def blas_threads() -> str:
+    """OPENBLAS_NUM_THREADS as this process got it: OpenBLAS starts one thread per core when it is unset."""
+    return f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', f'unset ({os.cpu_count()} cores)')}"
+
+
 def load_average() -> str:
     """The machine's load average: other work on it slows every figure (2 cores are easily shared)."""
     try:
@@ -76,7 +81,7 @@ def write_report(out: Path, table: str, sections: list[str], quick: bool, load: 
     if sorted(sections) != sorted(SECTION_NAMES):
         command += " --sections " + " ".join(sections)
     block = (
-        f"{TABLE_START}\n`{command}` on {stamp}\n\nMachine: {machine_description()}\n\n"
+        f"{TABLE_START}\n`{command}` on {stamp}\n\nMachine: {machine_description()}; {blas_threads()}\n\n"
         + (f"Load average (1, 5, 15 min) before / after the run: {load}\n\n" if load else "")
         + f"Medians over repeats; ratios measured in the same run.\n\n{table}\n{TABLE_END}"
     )
