@@ -71,6 +71,35 @@ EXPLAIN = ExplainSettings()
 
 
 @dataclass(frozen=True)
+class VisualizeSettings:
+    """The image a channel (or a class) wants most: gradient ascent on the input (shapes_viz.channels.visualize).
+
+    Chollet's recipe (30 steps of lr 10 from grey noise) is stuck from the first step on many channels here:
+    the start activates them nowhere, so the gradient is zero. This one starts from paper, optimises one grey
+    channel (the data's three channels are equal) with Adam on the mean pre-ReLU activation, and keeps the
+    image plausible with jitter, a light blur and a small pull towards paper.
+
+    Attributes:
+        steps, learning_rate: Adam's steps and step size (input units: the image spans [0, 1]).
+        start_noise: standard deviation of the seeded noise on the paper-white start.
+        jitter: the image is shifted by up to this many pixels (paper fills the gap) before each step.
+        blur_every, blur: every `blur_every` steps the image moves this far towards its 3x3 average.
+        paper_pull: each step moves the image this far towards paper.
+    """
+
+    steps: int = 150
+    learning_rate: float = 0.05
+    start_noise: float = 0.02
+    jitter: int = 1
+    blur_every: int = 4
+    blur: float = 0.3
+    paper_pull: float = 0.002
+
+
+VISUALIZE = VisualizeSettings()
+
+
+@dataclass(frozen=True)
 class Recipe:
     """How to train the network. The architecture never changes; only the way it is fitted.
 

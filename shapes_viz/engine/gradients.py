@@ -14,12 +14,13 @@ Checked against tf.GradientTape on the Keras model (tests/test_gradients.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from shapes_viz.engine.layers import activation_backward
-from shapes_viz.engine.numpy_engine import NumpyEngine
+from shapes_viz.engine.numpy_engine import Knockout, NumpyEngine
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,14 @@ class Trace:
         inputs: each layer's input, (N, *input_shape); inputs[0] is the batch itself.
         pre_activations: each layer's transform before its activation, (N, *output_shape).
         outputs: each layer's output, (N, *output_shape).
+        off: the channels switched off, {layer name: channels}: their output is 0 whatever the input.
     """
 
     names: tuple[str, ...]
     inputs: tuple[np.ndarray, ...]
     pre_activations: tuple[np.ndarray, ...]
     outputs: tuple[np.ndarray, ...]
+    off: Mapping[str, list[int]] = field(default_factory=dict)
 
     @property
     def logits(self) -> np.ndarray:
@@ -85,8 +88,10 @@ class Gradients:
         return array
 
 
-def trace(engine: NumpyEngine, images: np.ndarray) -> Trace:
+def trace(engine: NumpyEngine, images: np.ndarray, off: Knockout | None = None) -> Trace:
     """Forward pass of (N, 28, 28, 3) float32 images keeping each layer's input, pre-activation and output.
+
+    `off` switches channels off as `NumpyEngine.forward` does (their output, and so their gradient, is 0).
 
     Raises:
         ValueError: images of another shape (the message says what was received).
@@ -95,15 +100,19 @@ def trace(engine: NumpyEngine, images: np.ndarray) -> Trace:
     if images.ndim != 4 or images.shape[1:] != tuple(engine.input_shape):
         raise ValueError(f"Expected images of shape (N, {', '.join(map(str, engine.input_shape))}). "
                          f"Received: images.shape={images.shape}")
+    off = engine.checked_knockout(off)
     inputs, pre, outputs = [], [], []
     x = images
     for layer in engine.layers:
         inputs.append(x)
         z = layer.transform(x).astype(np.float32, copy=False)
         x = layer.forward_from(z)
+        if layer.name in off:
+            x = x.copy()
+            x[..., off[layer.name]] = 0.0
         pre.append(z)
         outputs.append(x)
-    return Trace(engine.layer_names, tuple(inputs), tuple(pre), tuple(outputs))
+    return Trace(engine.layer_names, tuple(inputs), tuple(pre), tuple(outputs), off)
 
 
 def backward(engine: NumpyEngine, run: Trace, layer: int, seed: np.ndarray, pre_activation: bool = True) -> Gradients:
@@ -122,17 +131,24 @@ def backward(engine: NumpyEngine, run: Trace, layer: int, seed: np.ndarray, pre_
     d_pre: list[np.ndarray | None] = [None] * count
     d_out: list[np.ndarray | None] = [None] * count
     act = [layer.spec.activation for layer in engine.layers]
+    def through_activation(k: int, d_output: np.ndarray) -> np.ndarray:
+        """d target / d pre-activation of layer k; a channel switched off passes nothing back."""
+        if run.names[k] in run.off:
+            d_output = d_output.copy()
+            d_output[..., run.off[run.names[k]]] = 0.0
+        return activation_backward(run.pre_activations[k], run.outputs[k], d_output, act[k])
+
     if pre_activation:
         dz = seed
     else:
         d_out[layer] = seed
-        dz = activation_backward(run.pre_activations[layer], run.outputs[layer], seed, act[layer])
+        dz = through_activation(layer, seed)
     for k in range(layer, -1, -1):
         d_pre[k] = dz
         d_in = engine.layers[k].backward(run.inputs[k], dz).astype(np.float32, copy=False)
         if k > 0:
             d_out[k - 1] = d_in
-            dz = activation_backward(run.pre_activations[k - 1], run.outputs[k - 1], d_in, act[k - 1])
+            dz = through_activation(k - 1, d_in)
     return Gradients(run.names, d_in, tuple(d_pre), tuple(d_out))
 
 

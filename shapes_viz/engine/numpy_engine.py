@@ -15,6 +15,7 @@ convolutions) raises `Unsupported`: not an error of the file; `open_engine` then
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from shapes_viz.engine.layers import Layer, Unsupported, layer_from_spec
 from shapes_viz.engine.results import Activations, LayerActivation, LayerInfo, channel_stats, checked_input
 from shapes_viz.errors import ModelFileError
 from shapes_viz.model_files import LayerSpec, check_model_file
+
+Knockout = Mapping[str, Collection[int]]  # {layer name: channels (or units) whose output is set to 0}
 
 
 class NumpyEngine:
@@ -65,11 +68,12 @@ class NumpyEngine:
             raise ModelFileError(f"Not a valid model file: {path.name} ({type(exc).__name__}: {exc})") from None
         return cls(layers)
 
-    def run(self, x: np.ndarray) -> Activations:
+    def run(self, x: np.ndarray, off: Knockout | None = None) -> Activations:
         """Probabilities and all layer outputs (with per-channel statistics) for one preprocessed input.
 
         Args:
             x: (1, 28, 28, 3) float32 in [0, 1], as returned by `preprocess`.
+            off: channels switched off (see `forward`).
 
         Raises:
             ValueError: x has another shape or dtype (the message says what was received).
@@ -77,25 +81,51 @@ class NumpyEngine:
         x = checked_input(x, self.input_shape)
         layers = tuple(
             LayerActivation(name, kind, output[0], channel_stats(output[0]))
-            for name, kind, output in zip(self.layer_names, self.layer_kinds, self.forward(x))
+            for name, kind, output in zip(self.layer_names, self.layer_kinds, self.forward(x, off))
         )
         return Activations(probabilities=layers[-1].values.copy(), layers=layers)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    def probabilities(self, images: np.ndarray, off: Knockout | None = None) -> np.ndarray:
         """(N, num_classes) float32 probabilities for (N, 28, 28, 3) float32 images (inference only)."""
-        return self.forward(np.asarray(images, dtype=np.float32))[-1]
+        return self.forward(np.asarray(images, dtype=np.float32), off)[-1]
 
     def summary(self) -> list[LayerInfo]:
         """The layers as data (name, type, output shape, parameter count), like `model.model_summary`."""
         return [LayerInfo(l.name, l.spec.kind, l.output_shape, l.spec.params) for l in self.layers]
 
-    def forward(self, x: np.ndarray) -> list[np.ndarray]:
-        """Every layer's output for a batch: (N, *input_shape) float32 -> one (N, *shape) float32 per layer."""
+    def forward(self, x: np.ndarray, off: Knockout | None = None) -> list[np.ndarray]:
+        """Every layer's output for a batch: (N, *input_shape) float32 -> one (N, *shape) float32 per layer.
+
+        Args:
+            off: {layer name: channels (or units)} whose output is set to 0 ("knocked out"), which every
+                later layer then sees.
+
+        Raises:
+            ValueError: `off` names a layer or channel that does not exist (the message says which).
+        """
+        off = self.checked_knockout(off)
         outputs = []
         for layer in self.layers:
             x = layer.forward(x)
+            if layer.name in off:
+                x = x.copy()
+                x[..., off[layer.name]] = 0.0
             outputs.append(x)
         return outputs
+
+    def checked_knockout(self, off: Knockout | None) -> dict[str, list[int]]:
+        """`off` as {layer: sorted channel list}, checked against the layers' shapes ({} for None or empty)."""
+        checked: dict[str, list[int]] = {}
+        for name, channels in (off or {}).items():
+            if name not in self.layer_names:
+                raise ValueError(f"No layer named {name!r} to switch channels off. Received: off={dict(off)}")
+            count = self.output_shapes[self.layer_names.index(name)][-1]
+            chosen = sorted({int(c) for c in channels})
+            if chosen and not 0 <= chosen[0] <= chosen[-1] < count:
+                raise ValueError(f"{name} has channels 0..{count - 1}. Received: off={{{name!r}: {chosen}}}")
+            if chosen:
+                checked[name] = chosen
+        return checked
 
 
 def _weights(group: Any, spec: LayerSpec, source: str) -> tuple[np.ndarray, ...]:
