@@ -161,6 +161,14 @@ def test_a_bad_layer_is_one_error_line_before_any_file(drawings, tmp_path, capsy
     assert not (tmp_path / "maps").exists()
 
 
+def test_an_unwritable_out_folder_is_one_error_line(drawings, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    code, printed, errors = explain(*drawings, "--out", blocker / "maps", capsys=capsys)
+    assert code == cli.EXIT_ERROR and printed == []
+    assert len(errors) == 1 and re.match(r"^error: Not a directory: .*file/maps", errors[0]), errors
+
+
 @pytest.mark.parametrize(
     "model, message",
     [
