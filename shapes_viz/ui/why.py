@@ -315,6 +315,8 @@ def _faithfulness_panel(scores: Faithfulness) -> None:
                      names=[f"{k} ({d.area:.2f} / {i.area:.2f})" for k, (d, i) in rows.items()]),
         key="why_trust_curves", width="stretch", config={"displayModeBar": False},
     )
+    st.caption(f"In brackets: the areas under deletion / insertion. Random maps: the mean of {EXPLAIN.random_maps} "
+               "random pixel orders. Ink: the drawing's own ink taken as the map, darkest first.")
     st.markdown(reading(scores))
     st.dataframe(
         {"reference": list(rows), "deletion area": [d.area for d, _ in rows.values()],
