@@ -23,6 +23,7 @@ from tests.helpers.apptest import (  # noqa: F401 - app_env and shared_model are
 )
 from tests.helpers.drawings import shape_png
 from tests.helpers.figures import decode_array
+from tools import harness
 from tools.harness import PROJECT_ROOT, copy_model
 
 pytest.importorskip("tensorflow")  # the session's model is trained with Keras
@@ -319,3 +320,54 @@ def test_the_view_imports_no_tensorflow():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+# --- in Chromium: the map follows the pen (order and counts only; speed is the benchmark's) ---------------
+
+MAP_SIGNATURE = """() => {
+  const d = document.querySelector('.st-key-why_map:not([data-stale="true"]) .js-plotly-plot');
+  if (!d || !d._fullData || d._fullData.length < 2) return null;
+  let s = 0; for (const r of d._fullData[1].z) for (const v of r) s += v;
+  return ((d.layout.title && d.layout.title.text) || '') + ' ' + s.toPrecision(6);
+}"""
+
+
+def maps_while_drawing(page, shape: str) -> tuple[list[str], str]:
+    """The distinct map signatures seen while the pen is down through `shape`'s outline, and the map after lifting."""
+    from tools.harness import canvas_box, shape_points
+
+    box, points = canvas_box(page), shape_points(shape)
+    at = [(box["x"] + px * box["width"], box["y"] + py * box["height"]) for px, py in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    seen: list[str] = []
+    for point in at[1:]:
+        page.mouse.move(*point, steps=8)
+        for _ in range(8):
+            page.wait_for_timeout(80)
+            signature = page.evaluate(MAP_SIGNATURE)
+            if signature and (not seen or seen[-1] != signature):
+                seen.append(signature)
+    page.mouse.up()
+    return seen, page.evaluate(MAP_SIGNATURE)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(harness.chromium_missing() is not None, reason=harness.chromium_missing() or "")
+def test_in_chromium_cheap_maps_follow_the_pen_and_expensive_ones_wait_for_it(open_page):
+    from tests.helpers.browser import final_prediction
+    from tests.helpers.waiting import eventually
+    from tools.harness import choose_option
+
+    page = open_page(height=1400)
+    page.get_by_role("tab", name="Why?").click()
+    page.get_by_text("Nothing to explain yet").first.wait_for(state="visible")
+    seen, _ = maps_while_drawing(page, "triangles")
+    assert len(seen) >= 2, seen  # LayerCAM redrawn while the pen was still down
+    final_prediction(page)
+    choose_option(page, "why_method", "SmoothGrad")
+    before = eventually(lambda: page.evaluate(MAP_SIGNATURE) if "SmoothGrad" in (page.evaluate(MAP_SIGNATURE) or "")
+                        else None, 30, what="the SmoothGrad map")
+    seen, _ = maps_while_drawing(page, "squares")  # a second stroke over the triangle
+    assert seen == [before], seen  # SmoothGrad waits for the pen to lift ...
+    eventually(lambda: page.evaluate(MAP_SIGNATURE) not in (None, before), 30, what="the map after lifting")  # ... then follows it
