@@ -92,7 +92,7 @@ def _current_activations(ctx: PageContext) -> Activations | None:
         return None
     if resources.model_identity() != ctx.identity:
         st.rerun()  # a new model was published since the page ran: the whole page follows it
-    return resources.activations(ctx.identity, choice.digest, choice.x)
+    return resources.activations(ctx.identity, choice.digest, choice.x, state.knockout())
 
 
 def _network_max(acts: Activations) -> float:

@@ -125,8 +125,8 @@ def _remember_drawing(key: str, report: Any) -> None:
     try:
         drawing = parse_drawing(report)
     except ImageError as exc:
-        ref = f"draw:{key}:unreadable"
-        _remember(ref, lambda: InputChoice("Draw", None, str(exc), "warning", DRAWING_LABEL, ref))
+        ref, message = f"draw:{key}:unreadable", str(exc)
+        _remember(ref, lambda: InputChoice("Draw", None, message, "warning", DRAWING_LABEL, ref))
         return
     if drawing is None:
         ref = f"draw:{key}:empty"

@@ -32,8 +32,12 @@ def predicted_class_view(model: resources.CurrentModel) -> None:
     """
     with guarded("prediction"):
         choice = current_choice()
-        activations = resources.run_model(model, choice.x, choice.digest)
+        activations = resources.run_model(model, choice.x, choice.digest, state.knockout())
         render_predicted_class(choice, activations.probabilities if activations else None, model.error)
+        off = state.knockout()
+        if off and activations is not None:
+            listed = "; ".join(f"{layer} {', '.join(map(str, channels))}" for layer, channels in off)
+            st.caption(f":orange[Channels switched off: {listed}] (Channels view).")
 
 
 @st.fragment(key=state.PROBABILITIES_FRAGMENT)
@@ -43,7 +47,7 @@ def probabilities_view(model: resources.CurrentModel) -> None:
         choice = current_choice()
         if model.error or choice.x is None:
             return
-        activations = resources.run_model(model, choice.x, choice.digest)
+        activations = resources.run_model(model, choice.x, choice.digest, state.knockout())
         if activations is not None:
             st.plotly_chart(
                 figures.probability_bars(activations.probabilities, CLASS_NAMES), key="probabilities",

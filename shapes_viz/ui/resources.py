@@ -24,6 +24,7 @@ from shapes_viz.artifacts import file_identity, read_history
 from shapes_viz.config import PROJECT_ROOT, settings
 from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_class_files
 from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
+from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
 from shapes_viz.preprocessing import preprocess, to_uint8_image
@@ -96,11 +97,23 @@ def input_digest(x: np.ndarray) -> str:
     return hashlib.sha256(x.tobytes() + str(x.shape).encode()).hexdigest()[:24]
 
 
+Off = tuple[tuple[str, tuple[int, ...]], ...]  # channels switched off, hashable: (("conv2_1", (3, 17)), ...)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)  # ~330 kB each; a stroke adds one per report
-def activations(identity: Identity, digest: str, _x: np.ndarray) -> Activations:
-    """Probabilities and every layer's output for one input, computed once per (model, input)."""
+def activations(identity: Identity, digest: str, _x: np.ndarray, off: Off = ()) -> Activations:
+    """Probabilities and every layer's output for one input, computed once per (model, input, knock-out).
+
+    Raises:
+        ShapesVizError: channels are switched off but the model's engine cannot (not the numpy engine).
+    """
     ENGINE_RUNS["activations"] += 1
-    return load_engine(identity).engine.run(_x)
+    engine = load_engine(identity).engine
+    if not off:
+        return engine.run(_x)
+    if not isinstance(engine, NumpyEngine):
+        raise ShapesVizError("Switching channels off needs the numpy engine, which reads .h5 model files only.")
+    return engine.run(_x, off=dict(off))
 
 
 @st.cache_data(max_entries=4, show_spinner="Evaluating the model on the test set ...")
@@ -198,11 +211,12 @@ def current_model() -> CurrentModel:
         return CurrentModel(identity, None, f"{exc} The model cannot be used; train a new one.")
 
 
-def run_model(model: CurrentModel, x: np.ndarray | None, digest: str) -> Activations | None:
-    """Activations of the input `x` (cached per model file and input digest), or None without model or input."""
+def run_model(model: CurrentModel, x: np.ndarray | None, digest: str, off: Off = ()) -> Activations | None:
+    """Activations of the input `x` (cached per model file, input digest and knock-out), or None without model
+    or input."""
     if x is None or model.loaded is None or model.identity is None:
         return None
-    return activations(model.identity, digest, x)
+    return activations(model.identity, digest, x, off)
 
 
 # --- what the page shows of files ----------------------------------------------------------------------------

@@ -34,10 +34,12 @@ EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (
 # The one input record: the open input tab's input, {"source", "x" ((1, 28, 28, 3) float32 or None),
 # "digest" (the cache key of x's activations), "message", "level", "label", "ref"}; see inputs.InputChoice.
 INPUT = "input_choice"
+KNOCKOUT = "knockout"  # channels switched off: {layer name: [channels]}, applied to every view's activations
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
 _DEFAULTS: dict[str, Any] = {
-    CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, PICKED_LAYER: None, TRAIN_NOTICE: None,
+    CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, KNOCKOUT: {}, PICKED_LAYER: None,
+    TRAIN_NOTICE: None,
 }
 
 # Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
@@ -113,3 +115,11 @@ def set_channel(channel: int) -> None:
 
 def notice(level: str, text: str) -> None:
     st.session_state[TRAIN_NOTICE] = {"level": level, "text": text}
+
+
+def knockout() -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The channels switched off, as a sorted hashable tuple (a cache key): (("conv2_1", (3, 17)), ...)."""
+    chosen = st.session_state.get(KNOCKOUT) or {}
+    return tuple(sorted(
+        (layer, tuple(sorted(int(c) for c in channels))) for layer, channels in chosen.items() if channels
+    ))
