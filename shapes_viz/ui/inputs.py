@@ -215,15 +215,21 @@ def _examples(data_dir: Path, active: bool) -> None:
             ).as_state())
         return
     classes = [name for name in CLASS_NAMES if files.get(name)]
-    name = st.radio("Class", classes, horizontal=True, key=state.EXAMPLE_CLASS)
+    name = st.radio("Class", classes, horizontal=True, key=state.EXAMPLE_CLASS, on_change=_unpick)
     paths = files[name]
     if len(paths) > 1:
-        index = st.slider("Image", 1, len(paths), 1, key=state.EXAMPLE_INDEX) - 1
+        index = st.slider("Image", 1, len(paths), 1, key=state.EXAMPLE_INDEX, on_change=_unpick) - 1
     else:
         index = 0
     path = paths[min(index, len(paths) - 1)]
     label = f"{name}/{Path(path).name}"
-    st.caption(f"{label} from {resources.shown_path(folder)}")
+    picked = st.session_state.get(state.PICKED_FILE)
+    if picked:
+        path, label = picked, resources.shown_path(picked)
+        st.caption(f"{label}, picked in the Channels view.")
+        st.button("Back to the test-set examples", key=state.UNPICK, on_click=_unpick)
+    else:
+        st.caption(f"{label} from {resources.shown_path(folder)}")
     with guarded("examples"):
         st.image(resources.pixel_image(path), width=140)
     if active:
@@ -233,6 +239,16 @@ def _examples(data_dir: Path, active: bool) -> None:
             version = 0
         ref = f"example:{path}:{version}"
         _remember(ref, lambda: _from("Examples", label, Path(path), ref))
+
+
+def pick_file(path: str) -> None:
+    """Callback: make a data-set drawing (any split) the input, through the Examples tab."""
+    st.session_state[state.PICKED_FILE] = str(path)
+    st.session_state[state.INPUT_TAB] = "Examples"
+
+
+def _unpick() -> None:
+    st.session_state[state.PICKED_FILE] = None
 
 
 # --- what the model sees ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ UPLOAD = "upload_file"
 EXAMPLE_CLASS = "example_class"
 EXAMPLE_INDEX = "example_index"
 CLEAR_CANVAS = "clear_canvas"
+UNPICK = "unpick_file"  # "Back to the test-set examples" after a drawing was picked in the Channels view
 LAYER = "explorer_layer"
 CHANNEL_SLIDER = "explorer_channel_slider"
 CHANNEL_NUMBER = "explorer_channel_number"
@@ -24,6 +25,17 @@ VECTOR_BARS = "vector_bars"  # the selected vector layer's bars (clickable units
 STATS_OPEN = "explorer_stats_open"
 DATASET_SPLIT = "dataset_split"
 CANCEL_TRAINING = "cancel_training"
+# The Channels view's widgets.
+TOP_DRAWING = "channel_top_drawing"  # "Use" buttons under the top drawings: channel_top_drawing_<rank>
+BOTTOM_DRAWING = "channel_bottom_drawing"
+CLASS_DRAWING = "class_top_drawing"  # ... under a class's top drawings: class_top_drawing_<class>_<rank>
+KNOCKOUT_SELECT = "knockout_select"
+KNOCKOUT_TOGGLE = "knockout_toggle"
+KNOCKOUT_CLEAR = "knockout_clear"
+KNOCKOUT_HARMFUL = "knockout_harmful"
+CHANNEL_IMAGE_ON = "channel_image_on"
+LAYER_IMAGES = "layer_images_start"
+CLASS_IMAGES_ON = "class_images_on"
 
 # Plain state.
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
@@ -34,12 +46,14 @@ EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (
 # The one input record: the open input tab's input, {"source", "x" ((1, 28, 28, 3) float32 or None),
 # "digest" (the cache key of x's activations), "message", "level", "label", "ref"}; see inputs.InputChoice.
 INPUT = "input_choice"
+PICKED_FILE = "picked_file"  # a data-set drawing picked in the Channels view, shown by the Examples tab (or None)
+HARMFUL_NOTE = "knockout_harmful_note"  # what "the five most harmful" switched off, for its caption (or None)
 KNOCKOUT = "knockout"  # channels switched off: {layer name: [channels]}, applied to every view's activations
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 
 _DEFAULTS: dict[str, Any] = {
-    CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, KNOCKOUT: {}, PICKED_LAYER: None,
-    TRAIN_NOTICE: None,
+    CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, KNOCKOUT: None, PICKED_FILE: None,
+    PICKED_LAYER: None, TRAIN_NOTICE: None,
 }
 
 # Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the

@@ -16,6 +16,7 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
 from shapes_viz.ui import resources, state
+from shapes_viz.ui.channels_view import channels
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.explorer import explorer
 from shapes_viz.ui.safety import guarded
@@ -148,6 +149,7 @@ def _dataset_view(ctx: PageContext) -> None:
 VIEWS: tuple[View, ...] = (
     View("Explorer", _explorer_view),
     View(state.WHY_VIEW, why),
+    View("Channels", channels),
     View("Model", _model_view),
     View("Training", _training_view),
     View("Dataset", _dataset_view),
