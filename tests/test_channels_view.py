@@ -118,3 +118,35 @@ def test_an_empty_data_folder_is_a_message(monkeypatch, model_copy, tmp_path):
     at = channels_view(new_app())
     assert_clean(at)
     assert "data folder" in messages(at).lower() or "no usable" in messages(at).lower()
+
+
+def test_the_explorer_grid_marks_channels_dead_on_the_data_set_once_scanned(env, scan):
+    at = channels_view(upload(new_app(), shape_png("squares")), "conv2_1", 0)
+    at.session_state["view_tab"] = "Explorer"
+    at.run()
+    assert_clean(at)
+    from tests.helpers.apptest import chart
+
+    grid = chart(at, "explorer_grid")
+    dotted = [s for s in grid["layout"]["shapes"] if s.get("line", {}).get("dash") == "dot"]
+    assert len(dotted) == int(scan.layer("conv2_1").dead.sum()) > 0
+
+
+def test_a_published_model_gets_its_own_scan_never_the_old_ones(monkeypatch, tmp_path, trained):
+    import os
+    import shutil
+
+    model = copy_model(PROJECT_ROOT / "models" / "shapes_cnn.h5", tmp_path / "models")
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(model))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(DATA))
+    at = channels_view(new_app(), "dense", 0)
+    before = scan_images(NumpyEngine.from_file(model), load_splits(DATA)).layer("dense").dead.sum()
+    assert f"{int(before)} of 512 units of dense are never positive" in text(at)
+    staged = tmp_path / "staged.h5"
+    shutil.copyfile(trained[0], staged)
+    os.replace(staged, model)  # published the way the trainer publishes: one atomic rename
+    after = scan_images(NumpyEngine.from_file(model), load_splits(DATA)).layer("dense").dead.sum()
+    assert after != before
+    at.run()
+    assert_clean(at)
+    assert f"{int(after)} of 512 units of dense are never positive" in text(at)

@@ -62,3 +62,18 @@ def test_the_effective_field_and_the_contributions():
     np.testing.assert_allclose(decode_array(bars["y"]), [0.5, -0.25, 0.125])
     with pytest.raises(ValueError, match=r"Received: len\(labels\)=1"):
         cells.contributions(np.zeros(2), 0.0, labels=["a"])
+
+
+def test_the_layer_grid_marks_channels_dead_on_the_data_set_and_switched_off():
+    values = np.random.default_rng(0).random((4, 4, 6)).astype(np.float32)
+    dead_on_data = np.array([False, True, False, False, False, True])
+    spec = figure_spec(figures.layer_grid(values, dead_on_data=dead_on_data, switched_off=[2], columns=3))
+    shapes = spec["layout"]["shapes"]
+    dotted = [s for s in shapes if s.get("line", {}).get("dash") == "dot"]
+    assert len(dotted) == 2 and {round(s["x0"] - 0.5) for s in dotted} == {5, 10}  # tiles 1 and 5: columns 1, 2, inset
+    crosses = [s for s in shapes if s["type"] == "line"]
+    assert len(crosses) == 2 and {s["x0"] for s in crosses} == {2 * 5 - 0.5}
+    with pytest.raises(ValueError, match=r"Received: switched_off=\[6\]"):
+        figures.layer_grid(values, switched_off=[6])
+    with pytest.raises(ValueError, match=r"Received: dead_on_data.shape=\(5,\)"):
+        figures.layer_grid(values, dead_on_data=np.zeros(5, bool))

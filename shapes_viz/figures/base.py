@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 COLORSCALE = "Viridis"
 DEAD_COLOR = "#d62728"
 SELECTED_COLOR = "#ff7f0e"
+DATA_DEAD_COLOR = "#9e9e9e"  # never positive on any drawing of the data set (dotted)
+OFF_COLOR = "#111111"  # switched off by the user (crossed out)
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
 DECIMALS = 4  # activations are shown to 4 decimals; rounding keeps hover text short

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from shapes_viz.figures.base import (
-    BARS_MARGIN, COLORSCALE, DEAD_COLOR, MARGIN, SELECTED_COLOR, TRAIN_COLOR, figure, image_axes, require_ndim, rounded,
+    BARS_MARGIN, COLORSCALE, DATA_DEAD_COLOR, DEAD_COLOR, MARGIN, OFF_COLOR, SELECTED_COLOR, TRAIN_COLOR, figure,
+    image_axes, require_ndim, rounded,
 )
 
 
@@ -25,6 +26,8 @@ def layer_grid(
     values: np.ndarray,
     *,
     dead: np.ndarray | None = None,
+    dead_on_data: np.ndarray | None = None,
+    switched_off: Sequence[int] = (),
     selected: int | None = None,
     per_channel: bool = False,
     zmin: float | None = None,
@@ -44,6 +47,9 @@ def layer_grid(
     Args:
         values: (H, W, C) activations of one layer.
         dead: (C,) bool, channels never positive for this input; outlined in red.
+        dead_on_data: (C,) bool, channels never positive on any drawing of the data set; dashed grey outline
+            (inside the red one when both hold).
+        switched_off: channels knocked out (their output set to 0); crossed out in black.
         selected: channel to outline in orange, or None.
         per_channel: scale each tile by its own min/max (colour bar 0..1, "relative"); otherwise one
             colour range for all tiles: `zmin`/`zmax`, or the layer's min/max when they are None.
@@ -60,6 +66,16 @@ def layer_grid(
         dead = np.asarray(dead, dtype=bool)
         if dead.shape != (channels,):
             raise ValueError(f"`dead` must have shape ({channels},). Received: dead.shape={dead.shape}")
+    if dead_on_data is not None:
+        dead_on_data = np.asarray(dead_on_data, dtype=bool)
+        if dead_on_data.shape != (channels,):
+            raise ValueError(
+                f"`dead_on_data` must have shape ({channels},). Received: dead_on_data.shape={dead_on_data.shape}"
+            )
+    if any(not 0 <= int(c) < channels for c in switched_off):
+        raise ValueError(
+            f"`switched_off` must be channels in [0, {channels}). Received: switched_off={list(switched_off)}"
+        )
     if selected is not None and not 0 <= selected < channels:
         raise ValueError(f"`selected` must be in [0, {channels}). Received: selected={selected}")
     columns = columns or grid_columns(channels)
@@ -121,6 +137,17 @@ def layer_grid(
 
     for c in np.flatnonzero(is_dead):
         shapes.append(_outline(int(c), DEAD_COLOR, 2))
+    for c in np.flatnonzero(dead_on_data) if dead_on_data is not None else ():
+        inner = _outline(int(c), DATA_DEAD_COLOR, 2)
+        inner.update(x0=inner["x0"] + 1, y0=inner["y0"] + 1, x1=inner["x1"] - 1, y1=inner["y1"] - 1)
+        inner["line"]["dash"] = "dot"
+        shapes.append(inner)
+    for c in switched_off:
+        x0 = (int(c) % columns) * (width_px + gap) - 0.5
+        y0 = (int(c) // columns) * (height_px + gap) - 0.5
+        for a, b in (((x0, y0), (x0 + width_px, y0 + height_px)), ((x0, y0 + height_px), (x0 + width_px, y0))):
+            shapes.append(dict(type="line", xref="x", yref="y", x0=a[0], y0=a[1], x1=b[0], y1=b[1],
+                               line=dict(color=OFF_COLOR, width=2), layer="above"))
     if selected is not None:
         shapes.append(_outline(selected, SELECTED_COLOR, 4))
     axes = image_axes()
@@ -161,6 +188,8 @@ def vector_bars(
     values: np.ndarray,
     *,
     dead: np.ndarray | None = None,
+    dead_on_data: np.ndarray | None = None,
+    switched_off: Sequence[int] = (),
     selected: int | None = None,
     ymin: float | None = None,
     ymax: float | None = None,

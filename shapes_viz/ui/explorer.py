@@ -16,7 +16,8 @@ import streamlit as st
 
 from shapes_viz import figures
 from shapes_viz.engine import Activations, LayerActivation
-from shapes_viz.ui import cell_panel, resources, state
+from shapes_viz.errors import ShapesVizError
+from shapes_viz.ui import cell_panel, channels_data, resources, state
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -79,7 +80,8 @@ def _explorer(ctx: PageContext) -> None:
             selected_view(ctx)
         time.sleep(GRID_AFTER_HEATMAP_S)
         with right:
-            _layer_grid(layer, channel, st.session_state[state.COLOR_RANGE], _network_max(acts))
+            mode = st.session_state[state.COLOR_RANGE]
+            _layer_grid(layer, channel, mode, _network_max(acts), _dead_on_data(ctx, layer))
     else:
         selected_view(ctx)
     _stats_table(layer, channel)
@@ -236,10 +238,23 @@ def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: 
     )
 
 
-def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: float) -> None:
+def _dead_on_data(ctx: PageContext, layer: LayerActivation) -> np.ndarray | None:
+    """(C,) bool: the layer's channels dead on the whole data set, if the Channels view has scanned it already."""
+    try:
+        data_dir = str(ctx.data_dir)
+        scan = channels_data.scan_if_done(ctx.identity, data_dir, channels_data.fingerprint(data_dir))
+    except ShapesVizError:
+        return None
+    return scan.layer(layer.name).dead if scan is not None and layer.name in scan.layers else None
+
+
+def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: float,
+                dead_on_data: np.ndarray | None = None) -> None:
     zmin, zmax = _ranges(layer, mode, network_max)
+    off = dict(state.knockout()).get(layer.name, ())
     grid = figures.layer_grid(
-        layer.values, dead=layer.stats.dead, selected=channel, per_channel=mode == RANGE_CHANNEL,
+        layer.values, dead=layer.stats.dead, dead_on_data=dead_on_data, switched_off=off, selected=channel,
+        per_channel=mode == RANGE_CHANNEL,
         zmin=zmin, zmax=zmax, title=f"{layer.name}: all {layer.channels} channels (click one)",
         tile_px=56 if layer.channels > 32 else 64,
     )
@@ -247,7 +262,12 @@ def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: fl
         grid, key=state.GRID, on_select=_grid_clicked, selection_mode="points", width="stretch",
         config={"displayModeBar": False},
     )
-    st.caption("Orange: the selected channel. Red outline: dead (never positive for this input).")
+    st.caption(
+        "Orange: the selected channel. Red outline: dead for this input (never positive on it)."
+        + (" Grey dotted: dead on the whole data set." if dead_on_data is not None else
+           " Open the Channels view to mark the channels dead on the whole data set.")
+        + (" Crossed out: switched off." if off else "")
+    )
 
 
 def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: float) -> None:
