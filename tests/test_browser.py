@@ -164,3 +164,22 @@ def test_clicking_a_heatmap_cell_shows_its_receptive_field(open_page):
         box.top, box.left, box.bottom, box.right)
     page.get_by_text(re.compile(r"How was -?[0-9.]+ computed\? \(conv2_1, row 4, column 7")).first.wait_for()
     screenshot(page, "cell_receptive_field")
+
+
+def test_clicking_a_top_drawing_makes_it_the_input(open_page):
+    """Channels view: a real click on the first of the channel's top drawings; the prediction names that file."""
+    from shapes_viz.channels.scan import load_splits, scan_images
+    from shapes_viz.engine.numpy_engine import NumpyEngine
+    from tools.harness import PROJECT_ROOT
+
+    page = open_page()
+    upload(page, "circle.png", shape_png("circles", size=200))
+    wait_for_prediction(page, "circle.png")
+    page.get_by_role("tab", name="Channels").click()
+    use = page.locator(f".st-key-channel_top_drawing_0{LIVE} button").first
+    use.wait_for(timeout=60_000)
+    scan = scan_images(NumpyEngine.from_file(PROJECT_ROOT / "models" / "shapes_cnn.h5"), load_splits(PROJECT_ROOT / "data"))
+    best = scan.paths[int(scan.layer("conv1_1").top[0][0])]
+    use.click()
+    wait_for_prediction(page, best.rsplit("/", 1)[-1], timeout=60)
+    screenshot(page, "channels_top_drawing_used")
