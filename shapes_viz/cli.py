@@ -1,4 +1,4 @@
-"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict | explain`.
+"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict | explain | channels | visualize`.
 
 Every expected failure (bad arguments, bad files, busy trainer) prints one line `error: ...` to
 stderr and exits non-zero; no tracebacks.
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="accuracy and confusion matrix on a folder of class subfolders")
     ev.add_argument("folder", type=Path, help="folder of class subfolders (images found recursively)")
     ev.add_argument("--model", type=Path, default=None, help="model file (default: the published model)")
+    ev.add_argument("--ablate", action="append", default=None, metavar="LAYER:K[,K...]",
+                    help="switch these channels off (output 0; K or a range A-B; repeat the option or join layers "
+                         "with ';'); needs an .h5 model")
 
     pr = commands.add_parser("predict", help="class and probabilities of image files")
     pr.add_argument("files", nargs="+", type=Path, help="PNG or JPEG files")
@@ -151,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="class to explain, by name or index (default: each file's predicted class)")
     ex.add_argument("--out", type=Path, default=None, help="folder to write the maps into")
     ex.add_argument("--model", type=Path, default=None, help=".h5 model file (default: the published model)")
+
+    from shapes_viz.channels.report import add_commands
+
+    add_commands(commands, _positive_int, _seed)
     return parser
 
 
@@ -166,14 +173,19 @@ def _target(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "train" or (args.command in ("evaluate", "predict") and _needs_keras(args.model)):
+    keras_verb = args.command == "predict" or (args.command == "evaluate" and not args.ablate)
+    if args.command == "train" or (keras_verb and _needs_keras(args.model)):
         _quiet_tensorflow()
+    from shapes_viz.channels.report import run_channels, run_visualize
+
     handlers = {
         "generate-data": _generate_data,
         "train": _train,
         "evaluate": _evaluate,
         "predict": _predict,
         "explain": _explain,
+        "channels": run_channels,
+        "visualize": run_visualize,
     }
     try:
         return handlers[args.command](args)
@@ -280,7 +292,12 @@ def _open_engine(model_path: Path | None):
 def _evaluate(args: argparse.Namespace) -> int:
     from shapes_viz.evaluation import evaluate
 
-    result = evaluate(_open_engine(args.model), args.folder)
+    if args.ablate:  # channels switched off: numpy engine only
+        from shapes_viz.channels.report import evaluate_ablated
+
+        result, tail = evaluate_ablated(args.model, args.folder, args.ablate)
+    else:
+        result, tail = evaluate(_open_engine(args.model), args.folder), ""
     for path, reason in result.skipped:
         print(f"skipped {path}: {reason}")
     width = max(len(name) for name in CLASS_NAMES)
@@ -293,7 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(" " * (width + 2) + "".join(f"{name:>{width + 2}}" for name in CLASS_NAMES))
     for name, row in zip(CLASS_NAMES, result.confusion):
         print(f"  {name:<{width}}" + "".join(f"{count:>{width + 2}}" for count in row))
-    print(result.summary_line())
+    print(result.summary_line() + tail)
     return 0
 
 
