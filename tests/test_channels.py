@@ -160,3 +160,38 @@ def test_the_folder_fingerprint_follows_its_files(tmp_path):
     assert folder_fingerprint(folder) != first
     with pytest.raises(DatasetError):
         scan_images(NumpyEngine.from_file(SHIPPED), LabeledImages(np.zeros((0, 28, 28, 3), np.float32), np.zeros(0, np.int32), []))
+
+
+def test_a_layers_images_are_one_shared_job_per_model_layer_and_seed(engine):
+    import time
+
+    from shapes_viz.channels.layer_images import LayerImageJobs, mosaic
+
+    jobs = LayerImageJobs(VisualizeSettings(steps=3))
+    first = jobs.start(engine, "model-a", "conv3_2", seed=0)
+    assert jobs.start(engine, "model-a", "conv3_2", seed=0) is first  # a second session joins the same job
+    assert jobs.get("model-b", "conv3_2", 0) is None  # another model file version never sees it
+    deadline = time.monotonic() + 120
+    while not first.done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first.done and not first.error and len(first.images) == 64 and first.progress == 1.0
+    expected = channel_image(engine, "conv3_2", 10, seed=0, settings=VisualizeSettings(steps=3))
+    assert first.images[10].image.tobytes() == expected.image.tobytes()
+    with pytest.raises(ValueError, match="Received: layer='conv9'"):
+        jobs.start(engine, "model-a", "conv9")
+    tiles = mosaic([first.images[c].image[0, ..., 0] for c in range(3)] + [None], columns=2, gap=2, scale=1)
+    assert tiles.shape == (58, 58) and tiles.dtype == np.uint8
+    np.testing.assert_array_equal(tiles[:28, :28], np.round(first.images[0].image[0, ..., 0] * 255).astype(np.uint8))
+    assert (tiles[30:, 30:] == 160).all()  # a tile not computed yet is mid-grey
+
+
+def test_a_thumbnail_is_the_crop_around_the_box_with_the_box_drawn():
+    from shapes_viz.channels.thumbnails import BOX_RGB, thumbnail
+
+    x = np.linspace(0, 1, 28 * 28, dtype=np.float32).reshape(1, 28, 28, 1).repeat(3, axis=-1)
+    image = thumbnail(x, (10, 12, 14, 16), margin=2, side=90)
+    assert image.shape == (9 * 10, 9 * 10, 3)  # rows 8..16 and columns 10..18, 10 screen pixels each
+    assert tuple(image[20, 20]) == BOX_RGB and tuple(image[0, 0]) != BOX_RGB
+    assert image[5, 5, 0] == round(float(x[0, 8, 10, 0]) * 255)
+    with pytest.raises(ValueError, match=r"Received: box=\(0, 0, 28, 5\)"):
+        thumbnail(x, (0, 0, 28, 5))

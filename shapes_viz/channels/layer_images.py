@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shapes_viz.channels.visualize import Visualization, channel_image
+from shapes_viz.config import VISUALIZE, VisualizeSettings
 from shapes_viz.engine.numpy_engine import NumpyEngine
 
 MAX_JOBS = 8  # finished jobs kept (64 images of 28x28x3 float32 each: ~1.2 MB a job), oldest dropped first
@@ -39,7 +40,8 @@ class LayerImageJob:
 class LayerImageJobs:
     """Background jobs of channel images, shared by every session of the server (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: VisualizeSettings = VISUALIZE) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
         self._jobs: dict[tuple[str, str, int], LayerImageJob] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer-images")
@@ -69,12 +71,11 @@ class LayerImageJobs:
         with self._lock:
             return self._jobs.get((digest, layer, int(seed)))
 
-    @staticmethod
-    def _run(engine: NumpyEngine, job: LayerImageJob) -> None:
+    def _run(self, engine: NumpyEngine, job: LayerImageJob) -> None:
         _, layer, seed = job.key
         try:
             for channel in range(job.channels):
-                job.images[channel] = channel_image(engine, layer, channel, seed=seed)
+                job.images[channel] = channel_image(engine, layer, channel, seed=seed, settings=self.settings)
         except Exception as exc:  # noqa: BLE001 - a job must end with a reason, never silently
             job.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -93,5 +94,6 @@ def mosaic(images: list[np.ndarray | None], columns: int = 8, gap: int = 2, scal
         r, c = divmod(index, columns)
         tile = np.full(size, 160, np.uint8) if image is None else np.round(
             np.clip(np.asarray(image, np.float32).reshape(size), 0, 1) * 255).astype(np.uint8)
-        canvas[r * (size[0] + gap) : r * (size[0] + gap) + size[0], c * (size[1] + gap) : c * (size[1] + gap) + size[1]] = tile
+        top, left = r * (size[0] + gap), c * (size[1] + gap)
+        canvas[top : top + size[0], left : left + size[1]] = tile
     return np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)

@@ -59,6 +59,10 @@ def channels(ctx: PageContext) -> None:
     st.caption(f"Dead on the data set: {dead} of {count} {unit}s of {layer} are never positive on any of the "
                f"{len(scan.paths)} drawings of {resources.shown_path(data_dir)} (the explorer's red outline is "
                "'dead for this input', a different thing).")
+    if scan.skipped:
+        st.caption(f"{len(scan.skipped)} files of the data folder could not be read and were left out: "
+                   + ", ".join(resources.shown_path(path) for path, _ in scan.skipped[:5])
+                   + (" ..." if len(scan.skipped) > 5 else ""))
     with guarded("top drawings"):
         _top_drawings(engine, scan, layer, channel, unit)
     with guarded("knock-out"):
@@ -216,12 +220,12 @@ def _class_images(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan) -> N
     for target, name in enumerate(CLASS_NAMES):
         result = channels_data.class_visual(ctx.identity, target, SEED)
         probability = float(engine.probabilities(result.image)[0, target])
-        left, right = st.columns([1, 5])
+        left, right = st.columns([1, 6])
         with left:
             st.image(_grey(result.image), width=112)
             st.caption(f"{name}: {probability:.0%}")
         with right:
-            _thumbnails(engine, scan, last, target, scan.layer(last).top[target][:6], f"{state.CLASS_DRAWING}_{target}")
+            _thumbnails(engine, scan, last, target, scan.layer(last).top[target], f"{state.CLASS_DRAWING}_{target}")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
