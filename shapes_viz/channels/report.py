@@ -226,7 +226,7 @@ def scan_report(folder: Path, layer: str, top: int, model: Path | None) -> tuple
     }
     dead = [str(c) for c in np.flatnonzero(result.dead)]
     unit = "unit" if vector else "channel"
-    lines = [f"skipped {p}: {r}" for p, r in report["skipped"]]
+    lines = [f"skipped {s['path']}: {s['reason']}" for s in report["skipped"]]
     lines.append(f"{layer} {tuple(shape)}: {len(channels)} {unit}s over {report['files']} drawings of {folder} "
                  f"({len(scan.skipped)} skipped); {len(dead)} dead on these drawings (never positive)"
                  + (f": {', '.join(dead)}" if dead else ""))
