@@ -38,6 +38,11 @@ PUBLISH_MARGIN: float = 0.01
 
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 
+# Threads of numpy's BLAS (OpenBLAS) in the app and CLI processes. The numpy engine's products are small and
+# a server on 2 cores runs several sessions at once: with OpenBLAS's default threads, batched calls (SmoothGrad,
+# integrated gradients, occlusion) were 3-10x slower than on one thread, idle or loaded (docs/benchmarks.md).
+BLAS_THREADS: int = 1
+
 # Paper and ink in the model's input: 1.0 is white paper, 0.0 is black ink. Explanations remove evidence by
 # turning pixels to paper (never to black: black is ink here).
 PAPER: float = 1.0
