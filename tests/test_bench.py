@@ -74,5 +74,28 @@ def test_quick_explain_section_times_every_method_against_its_goal(monkeypatch):
         assert all(0.0 <= float(a) <= 1.0 for a in areas.split(" / ")) and -1.0 <= float(correlation) <= 1.0
 
 
+def test_quick_channels_section_times_each_computation_against_its_goal(monkeypatch):
+    from shapes_viz.config import VisualizeSettings
+    from tools.bench import channels
+
+    # the whole layer's job with 3 steps a channel (its figure is information; the real one takes ~20 s)
+    monkeypatch.setattr(channels, "LAYER_SETTINGS", VisualizeSettings(steps=3))
+    monkeypatch.setattr(channels, "_single_threaded_times", lambda quick: channels.time_channels(quick, False))
+    rows = channels.bench_channels(True)
+    if rows[0][1] == "missing":
+        pytest.skip(rows[0][0])
+    names = [row[0].strip() for row in rows]
+    assert names[0].startswith("channels: forward pass, 1 input (engine.forward), OPENBLAS_NUM_THREADS=")
+    timed = rows[1:6]
+    assert [row[4] for row in timed] == ["<= 1500 ms", "<= 1500 ms", "<= 150 ms", "<= 600 ms", "information"]
+    assert timed[0][0].strip().startswith("scan of data/: 300 drawings") and "64 channels of 3 steps" in timed[4][0]
+    assert all(float(row[1]) > 0 and row[3].endswith("x the forward pass") for row in timed)
+    meanwhile = rows[6]
+    assert meanwhile[0].strip().startswith("meanwhile, one input's prediction") and meanwhile[2].startswith("idle ")
+    assert all(float(v) > 0 for v in meanwhile[1].split(" / "))
+    single = [row for row in rows if "1 BLAS thread" in row[0]]
+    assert len(single) == 4 and all(row[3].endswith("x faster") for row in single)  # the quick child: no layer
+
+
 def test_the_section_names_are_the_runs_sections_in_order():
-    assert report.SECTION_NAMES == ("engine", "explain", "training", "browser", "memory") == tuple(SECTIONS)
+    assert report.SECTION_NAMES == ("engine", "explain", "channels", "training", "browser", "memory") == tuple(SECTIONS)

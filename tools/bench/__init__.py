@@ -10,6 +10,10 @@ Sections (one module each):
               method's median against its goal and as a multiple of the forward pass, again in a child
               process with OPENBLAS_NUM_THREADS=1; each method's deletion and insertion areas on test
               drawings against random maps and the ink, and its rank correlation with a randomised network.
+    channels  the channels view in numpy on the shipped model and data/: the dataset scan of 300 drawings,
+              test-set accuracy with 3 channels off, one channel's image, each against its goal and as a
+              multiple of the forward pass; a whole layer's 64 images as the background job (time to finish,
+              and one input's prediction meanwhile against idle); again with OPENBLAS_NUM_THREADS=1.
     training  a retrain on 210 images (70 a class) and test on 90: the default recipe and pipeline
               against the tutorial's (image_dataset_from_directory decoding files every epoch,
               RMSprop, batch 16), with the test accuracy each reached; and the default recipe cut to

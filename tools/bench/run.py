@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from shapes_viz.config import PROJECT_ROOT  # noqa: E402
 from tools.bench.browser import bench_browser, bench_memory  # noqa: E402
+from tools.bench.channels import bench_channels  # noqa: E402
 from tools.bench.engine import bench_engine  # noqa: E402
 from tools.bench.explain import bench_explain  # noqa: E402
 from tools.bench.report import SECTION_NAMES, Row, format_table, load_average, write_report  # noqa: E402
@@ -20,6 +21,7 @@ from tools.bench.training import bench_training  # noqa: E402
 SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
     "engine": bench_engine,
     "explain": bench_explain,
+    "channels": bench_channels,
     "training": bench_training,
     "browser": bench_browser,
     "memory": bench_memory,
