@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, settings
+from shapes_viz.config import BLAS_THREADS, CLASS_NAMES, DEFAULT_RECIPE, RECIPES, settings
+from shapes_viz.engine.threads import limit_blas_threads
 from shapes_viz.errors import ModelFileError, ModelNotPublished, ShapesVizError, TrainingBusyError, TrainingCancelled
 
 EXIT_ERROR = 1
@@ -173,6 +174,7 @@ def _target(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_blas_threads(BLAS_THREADS)  # the numpy engine's small products (see config.BLAS_THREADS)
     keras_verb = args.command == "predict" or (args.command == "evaluate" and not args.ablate)
     if args.command == "train" or (keras_verb and _needs_keras(args.model)):
         _quiet_tensorflow()
