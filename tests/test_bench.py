@@ -47,7 +47,9 @@ def test_the_report_replaces_only_its_own_table(tmp_path):
 
 def test_browser_sections_say_why_they_cannot_run(monkeypatch):
     monkeypatch.setattr(harness, "CHROMIUM", Path("/nonexistent/chromium"))
-    for section in (bench_browser, bench_memory):
+    from tools.bench.views import bench_views
+
+    for section in (bench_browser, bench_memory, bench_views):
         (row,) = section(True)
         assert "skipped" in row[0] and "chromium" in row[1]
 
@@ -98,4 +100,5 @@ def test_quick_channels_section_times_each_computation_against_its_goal(monkeypa
 
 
 def test_the_section_names_are_the_runs_sections_in_order():
-    assert report.SECTION_NAMES == ("engine", "explain", "channels", "training", "browser", "memory") == tuple(SECTIONS)
+    assert report.SECTION_NAMES == ("engine", "explain", "channels", "training", "browser", "memory", "views") \
+        == tuple(SECTIONS)

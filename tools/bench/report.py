@@ -14,7 +14,7 @@ Row = tuple[str, str, str, str, str]  # (measure, shapes_viz, reference, ratio, 
 HEADER = ("measure", "shapes_viz", "reference (tutorial's way)", "ratio", "goal")
 TABLE_START = "<!-- bench:table:start -->"
 TABLE_END = "<!-- bench:table:end -->"
-SECTION_NAMES = ("engine", "explain", "channels", "training", "browser", "memory")  # in the order a full run measures them
+SECTION_NAMES = ("engine", "explain", "channels", "training", "browser", "memory", "views")  # in the order a full run measures them
 
 
 def median_ms(function: Callable[[], object], repeats: int, warmup: int = 3) -> float:

@@ -17,6 +17,7 @@ from tools.bench.engine import bench_engine  # noqa: E402
 from tools.bench.explain import bench_explain  # noqa: E402
 from tools.bench.report import SECTION_NAMES, Row, format_table, load_average, write_report  # noqa: E402
 from tools.bench.training import bench_training  # noqa: E402
+from tools.bench.views import bench_views  # noqa: E402
 
 SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
     "engine": bench_engine,
@@ -25,6 +26,7 @@ SECTIONS: dict[str, Callable[[bool], list[Row]]] = {
     "training": bench_training,
     "browser": bench_browser,
     "memory": bench_memory,
+    "views": bench_views,
 }
 assert tuple(SECTIONS) == SECTION_NAMES
 
