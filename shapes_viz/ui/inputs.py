@@ -23,7 +23,7 @@ from shapes_viz.config import CHANNELS, CLASS_NAMES, IMAGE_SIZE
 from shapes_viz.errors import EmptyImageError, ImageError
 from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess
 from shapes_viz.ui import resources, state
-from shapes_viz.ui.live_canvas import current_report, live_canvas, parse_drawing
+from shapes_viz.ui.live_canvas import current_report, engine_data, live_canvas, parse_drawing, requested_digest
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 SOURCES = ("Draw", "Upload", "Examples")
@@ -112,12 +112,29 @@ def draw_tab(active: bool) -> None:
     """The live canvas, Clear, and (when the Draw tab is open) the drawing as the current input."""
     with guarded("input"):
         key = state.canvas_key()
+        engine = _canvas_engine(key)
         with st.container(key="draw_canvas"):
-            report = live_canvas(key, on_change=_drawing_changed)
+            report = live_canvas(key, on_change=_drawing_changed, engine=engine)
         st.button("Clear", key=state.CLEAR_CANVAS, on_click=_clear, icon=":material/delete:")
         st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows the pen.")
         if active:
             _remember_drawing(key, report)
+
+
+def _canvas_settings() -> dict[str, Any]:
+    """What the canvas' in-browser network shows besides the prediction: the page's layer, channel, colour
+    range and switched-off channels, with the published model's identity."""
+    return {"identity": resources.model_identity(), "layer": st.session_state.get(state.PICKED_LAYER),
+            "channel": int(st.session_state.get(state.CHANNEL) or 0), "range": st.session_state.get(state.COLOR_RANGE),
+            "off": {layer: list(channels) for layer, channels in state.knockout()}}
+
+
+def _canvas_engine(key: str) -> dict[str, Any] | None:
+    """The canvas component's "engine" data for this run (the weights too when the browser asked for them)."""
+    settings = _canvas_settings()
+    st.session_state[state.CANVAS_SENT] = dict(settings)
+    identity = settings.pop("identity")
+    return engine_data(identity, settings, requested_digest(key))
 
 
 def _remember_drawing(key: str, report: Any) -> None:
@@ -144,7 +161,10 @@ def _drawing_changed() -> None:
     report = current_report(key)
     _remember_drawing(key, report)
     pen_down = isinstance(report, dict) and report.get("pen") == "down"
-    rerun_fragments(canvas_fragments(st.session_state, pen_down))
+    fragments = canvas_fragments(st.session_state, pen_down)
+    if not pen_down and st.session_state.get(state.CANVAS_SENT) != _canvas_settings():
+        fragments = (state.DRAW_FRAGMENT, *fragments)  # the canvas' own network follows the page's settings
+    rerun_fragments(fragments)
 
 
 def canvas_fragments(session: Mapping[str, Any], pen_down: bool) -> tuple[str, ...]:

@@ -50,6 +50,9 @@ PICKED_FILE = "picked_file"  # a data-set drawing picked in the Channels view, s
 HARMFUL_NOTE = "knockout_harmful_note"  # what "the five most harmful" switched off, for its caption (or None)
 KNOCKOUT = "knockout"  # channels switched off: {layer name: [channels]}, applied to every view's activations
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
+# What the canvas' in-browser network was last given: {"identity", "layer", "channel", "range", "off"}
+# (see inputs.draw_tab); a pen-up report reruns the draw fragment when the page's differ (issue 14).
+CANVAS_SENT = "canvas_sent"
 
 _DEFAULTS: dict[str, Any] = {
     CANVAS_GENERATION: 0, CELL: None, CHANNEL: 0, INPUT: None, KNOCKOUT: None, PICKED_FILE: None,
@@ -92,6 +95,39 @@ WHY_TRUST_FRAGMENT = "why_trust_fragment"
 # expensive methods, the checks and the rest follow when the pen lifts (see `inputs.canvas_fragments`).
 WHY_PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, WHY_MAP_FRAGMENT)
 WHY_PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, WHY_FRAGMENT)
+
+# The Compare, "Where?" and Lessons views (ui/compare_view.py, where_view.py, lessons.py) and the share link
+# (ui/share.py). COMPARE_A and SHARED_INPUT hold {"x": (1, 28, 28, 3) float32, "digest": str, "label": str}.
+COMPARE_VIEW = "Compare"
+WHERE_VIEW = "Where?"
+LESSONS_VIEW = "Lessons"
+COMPARE_A = "compare_a"  # the pinned input A (or None)
+PIN_A = "compare_pin_a"  # "Pin the current input as A" buttons: compare_pin_a_<place>
+UNPIN_A = "compare_unpin_a"
+COMPARE_LAYER = "compare_layer"  # the Compare view's own layer and channel pickers (they set PICKED_LAYER, CHANNEL)
+COMPARE_CHANNEL = "compare_channel"
+MORPH_STEP = "morph_step"  # the morph slider's step, 0 (A) .. 20 (B)
+WHERE_LAYER = "where_layer"  # "dense" or "pool3"
+WHERE_SCATTER = "where_scatter"
+EXPORT_NPZ = "export_npz"
+EXPORT_HEATMAP = "export_heatmap_png"
+EXPORT_GRID = "export_grid_png"
+SHARED_INPUT = "shared_input"  # the input a share link carried: the Examples tab shows it (source "Link")
+SHARE_READ = "share_read"  # True once this session read its URL (read once, when the session starts)
+SHARE_NOTICE = "share_notice"  # the link's refused parameters, shown once (list of str or None)
+SHARE_WRITTEN = "share_written"  # the query parameters written last (dict)
+LESSON = "lesson"  # the open lesson's id (or None)
+_DEFAULTS.update({COMPARE_A: None, SHARED_INPUT: None, SHARE_READ: False, SHARE_NOTICE: None,
+                  SHARE_WRITTEN: None, LESSON: None})
+COMPARE_FRAGMENT = "compare_fragment"
+WHERE_FRAGMENT = "where_fragment"
+# With one of these views open, what a canvas report reruns: (pen down, pen up) fragments; the view's own is last.
+VIEW_CANVAS_FRAGMENTS = {
+    COMPARE_VIEW: ((PREDICTION_FRAGMENT,), (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT,
+                                             COMPARE_FRAGMENT)),
+    WHERE_VIEW: ((PREDICTION_FRAGMENT, WHERE_FRAGMENT), (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT,
+                                                         PROBABILITIES_FRAGMENT, WHERE_FRAGMENT)),
+}
 
 
 def init() -> None:
