@@ -8,12 +8,13 @@ Reads like a table of contents; every section lives in shapes_viz.ui and fails o
 import streamlit as st
 
 from shapes_viz.config import settings
-from shapes_viz.ui import inputs, prediction, resources, sidebar, state, views
+from shapes_viz.ui import inputs, lessons, prediction, resources, share, sidebar, state, views
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.safety import guarded
 
 st.set_page_config(page_title="shapes_viz: inside a CNN", page_icon=":material/change_history:", layout="wide")
 state.init()
+share.apply_link()  # once per session: a shared link's view (tab, layer, channel, range, method, input)
 config = settings()
 
 # The published model, loaded once per file version for the whole server.
@@ -26,6 +27,9 @@ with st.sidebar:
 
 st.title("What does the network see?")
 st.caption("Draw a circle, a square or a triangle, then follow it through every layer of the network.")
+share.render_notice()
+ctx = PageContext(config.data_dir, model.identity, model.loaded)
+lessons.render_banner(ctx)
 
 # 1. The input (Draw / Upload / Examples), kept in session state; the canvas updates it while the pen moves.
 input_column, seen_column, prediction_column = st.columns([1.1, 1, 1.1], gap="medium")
@@ -40,4 +44,7 @@ with prediction_column, st.container(key="prediction"):
     prediction.prediction_section(model)
 
 # 4. Explorer and the other views, as tabs.
-views.render_views(PageContext(config.data_dir, model.identity, model.loaded))
+views.render_views(ctx)
+
+# 5. The URL follows the view (a link to it reproduces it; see ui/share.py).
+share.write_link()

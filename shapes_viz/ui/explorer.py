@@ -17,7 +17,7 @@ import streamlit as st
 from shapes_viz import figures
 from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.errors import ShapesVizError
-from shapes_viz.ui import cell_panel, channels_data, resources, state
+from shapes_viz.ui import cell_panel, channels_data, exports, lessons, resources, share, state
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -84,7 +84,14 @@ def _explorer(ctx: PageContext) -> None:
             _layer_grid(layer, channel, mode, _network_max(acts), _dead_on_data(ctx, layer))
     else:
         selected_view(ctx)
+    with guarded("export"):
+        mode = st.session_state[state.COLOR_RANGE]
+        exports.render(ctx.identity, current_choice().x, acts, layer, channel, *_ranges(layer, mode, _network_max(acts)),
+                       per_channel=mode == RANGE_CHANNEL)
+        with st.expander(lessons.WHAT_AM_I_LOOKING_AT, expanded=False):
+            st.markdown(lessons.layer_caption(ctx.loaded.engine, layer.name, layer.values, _dead_on_data(ctx, layer)))
     _stats_table(layer, channel)
+    share.write_link()
 
 
 def _current_activations(ctx: PageContext) -> Activations | None:
@@ -226,7 +233,7 @@ def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: 
             layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel"),
             clickable=True, selected_cell=cell[:2] if cell else None,
         ),
-        key=state.HEATMAP, width="stretch", selection_mode="points",
+        key=state.HEATMAP, width="stretch", selection_mode="points", config=exports.svg_config(f"{layer.name}_channel{channel}"),
         on_select=functools.partial(cell_panel.heatmap_clicked, layer.name, channel),
     )
     stats = layer.stats
@@ -260,7 +267,7 @@ def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: fl
     )
     st.plotly_chart(
         grid, key=state.GRID, on_select=_grid_clicked, selection_mode="points", width="stretch",
-        config={"displayModeBar": False},
+        config=exports.svg_config(f"{layer.name}_grid", buttons_only=True),
     )
     st.caption(
         "Orange: the selected channel. Red outline: dead for this input (never positive on it)."

@@ -21,7 +21,7 @@ from streamlit.errors import StreamlitAPIException
 from shapes_viz import figures
 from shapes_viz.config import CHANNELS, CLASS_NAMES, IMAGE_SIZE
 from shapes_viz.errors import EmptyImageError, ImageError
-from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess
+from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess, to_uint8_image
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.live_canvas import current_report, engine_data, live_canvas, parse_drawing, requested_digest
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -37,7 +37,7 @@ class InputChoice:
     """What the open input tab holds.
 
     Attributes:
-        source: "Draw", "Upload" or "Examples".
+        source: "Draw", "Upload", "Examples" or "Link" (an input a share link carried, shown by Examples).
         x: (1, 28, 28, 3) float32 model input, or None when there is nothing usable.
         digest: the cache key of x's activations (`resources.input_digest`), "" without x.
         message: why `x` is None (shown instead of a prediction), "" otherwise.
@@ -175,6 +175,9 @@ def canvas_fragments(session: Mapping[str, Any], pen_down: bool) -> tuple[str, .
     its method is cheap (`WHY_FOLLOWS_PEN`), the prediction alone when it is not (the map follows when the
     pen lifts); otherwise everything. Before a view shows its map or heatmap (no input yet), everything.
     """
+    own = state.VIEW_CANVAS_FRAGMENTS.get(session.get(state.VIEW_TAB))
+    if own is not None:  # Compare, Where?: their own fragment (see state.VIEW_CANVAS_FRAGMENTS)
+        return own[0] if pen_down else own[1]
     if session.get(state.VIEW_TAB) == state.WHY_VIEW:
         if not (pen_down and session.get(state.WHY_READY)):
             return state.WHY_PEN_UP_FRAGMENTS
@@ -244,6 +247,10 @@ def _examples(data_dir: Path, active: bool) -> None:
     path = paths[min(index, len(paths) - 1)]
     label = f"{name}/{Path(path).name}"
     picked = st.session_state.get(state.PICKED_FILE)
+    shared = st.session_state.get(state.SHARED_INPUT)
+    if shared and not picked:  # an input a share link carried (ui/share.py): source "Link"
+        _shared(shared, active)
+        return
     if picked:
         path, label = picked, resources.shown_path(picked)
         st.caption(f"{label}, picked in the Channels view.")
@@ -261,14 +268,26 @@ def _examples(data_dir: Path, active: bool) -> None:
         _remember(ref, lambda: _from("Examples", label, Path(path), ref))
 
 
+def _shared(shared: dict[str, Any], active: bool) -> None:
+    """The input a share link carried ({"x", "digest", "label"}), kept across reruns like a picked file."""
+    st.caption(f"{shared['label']}, from a shared link.")
+    st.button("Back to the test-set examples", key=state.UNPICK, on_click=_unpick)
+    st.image(resources.enlarged(to_uint8_image(shared["x"])), width=140)
+    if active:
+        ref = f"link:{shared['digest']}"
+        _remember(ref, lambda: InputChoice("Link", shared["x"], label=shared["label"], ref=ref, digest=shared["digest"]))
+
+
 def pick_file(path: str) -> None:
     """Callback: make a data-set drawing (any split) the input, through the Examples tab."""
     st.session_state[state.PICKED_FILE] = str(path)
+    st.session_state[state.SHARED_INPUT] = None
     st.session_state[state.INPUT_TAB] = "Examples"
 
 
 def _unpick() -> None:
     st.session_state[state.PICKED_FILE] = None
+    st.session_state[state.SHARED_INPUT] = None
 
 
 # --- what the model sees ---------------------------------------------------------------------------------

@@ -17,9 +17,12 @@ from shapes_viz import figures
 from shapes_viz.config import CLASS_NAMES
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.channels_view import channels
+from shapes_viz.ui.compare_view import compare
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.explorer import explorer
+from shapes_viz.ui.lessons import lessons_view
 from shapes_viz.ui.safety import guarded
+from shapes_viz.ui.where_view import where
 from shapes_viz.ui.why import why
 
 
@@ -150,6 +153,9 @@ VIEWS: tuple[View, ...] = (
     View("Explorer", _explorer_view),
     View(state.WHY_VIEW, why),
     View("Channels", channels),
+    View(state.COMPARE_VIEW, compare),
+    View(state.WHERE_VIEW, where),
+    View(state.LESSONS_VIEW, lessons_view),
     View("Model", _model_view),
     View("Training", _training_view),
     View("Dataset", _dataset_view),
