@@ -20,7 +20,12 @@ from PIL import Image, ImageDraw
 from shapes_viz.artifacts import file_digest
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.preprocessing import preprocess
-from tests.helpers.browser import browser_test_marks, canvas, clear, final_prediction, wait_for_prediction
+from shapes_viz.engine.export import export_model
+from tests.helpers.browser import (
+    browser_test_marks, canvas, choose_layer, clear, final_prediction, set_channel, shows_channel, wait_for_heatmap,
+    wait_for_prediction,
+)
+from tests.helpers.waiting import eventually
 from tools.harness import circle_points, stroke
 
 pytestmark = browser_test_marks()
@@ -152,6 +157,55 @@ def test_the_browsers_preprocessing_equals_preprocess_on_light_heavy_and_inverte
         expected = preprocess(image)
         assert browser is not None, index
         assert np.abs(np.asarray(browser, np.float32).reshape(expected.shape) - expected).max() <= 2 / 255, index
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_the_browsers_forward_pass_equals_the_numpy_engines_for_every_layer_kind(open_page, activation):
+    """A small model with strided and "same" convolutions and pooling, tanh, sigmoid, a Dense without bias,
+    and channels switched off."""
+    from tests.test_export import _engine
+
+    engine = _engine(seed=5, activation=activation)
+    x = np.random.default_rng(2).random((1, 28, 28, 3), dtype=np.float32)
+    off = {"c1": [1, 2], "hidden": [0]}
+    page = _page(open_page)
+    page.wait_for_function("() => !!window.shapesViz")
+    outputs = page.evaluate(
+        """([payload, x, off]) => {
+            const {data, ...rest} = payload, sv = window.shapesViz;
+            const run = sv.forward(sv.unpack(rest, sv.decode(data)), Float32Array.from(x), off);
+            return run.outputs.map(o => Array.from(o));
+        }""",
+        [export_model(engine, "tiny"), x.reshape(-1).tolist(), off],
+    )
+    for got, want, name in zip(outputs, engine.forward(x, off), engine.layer_names):
+        np.testing.assert_allclose(np.asarray(got).reshape(want.shape), want, atol=1e-5, err_msg=name)
+
+
+def test_the_panel_shows_the_pages_layer_and_channel(open_page, app_server):
+    """A layer and channel picked in the explorer reach the canvas before the next stroke (its "sync")."""
+    page = _page(open_page)
+    digest = file_digest(app_server.model)
+    _wait_for_weights(page, digest)
+    _draw(page, [circle_points(24)])
+    final_prediction(page)
+    choose_layer(page, "conv2_1 · Conv2D · 13x13x64 maps")
+    set_channel(page, 5)
+    wait_for_heatmap(page, shows_channel(5))
+    box = canvas(page).bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)  # the pen comes back over the canvas, not yet drawing
+    eventually(lambda: canvas(page).evaluate("c => c.__shapesViz && c.__shapesViz.engine.layer") == "conv2_1",
+               what="the canvas to get the page's layer")
+    stroke(page, [(0.2, 0.2), (0.5, 0.5), (0.8, 0.8)], steps=2, pause_s=0.02, lift=False)
+    caption = page.locator(".st-key-draw_canvas .shapes-viz-live .sv-caption").first
+    assert caption.inner_text() == "conv2_1 · channel 5"  # while the pen is still down
+    page.mouse.up()
+    final_prediction(page)
+    values = canvas(page).evaluate("""c => { const r = c.__shapesViz.result, net = window.shapesViz.page.nets.get(r.digest);
+        const o = r.outputs[net.names.indexOf('conv2_1')]; return Array.from(o.filter((_, i) => i % 64 === 5)); }""")
+    x = _server_input(_state(page)["png"])
+    want = NumpyEngine.from_file(app_server.model).run(x).layer("conv2_1").values[:, :, 5]
+    np.testing.assert_allclose(np.asarray(values).reshape(want.shape), want, atol=1e-4)
 
 
 def test_updates_during_a_stroke_send_nothing_to_the_server(open_page, app_server):

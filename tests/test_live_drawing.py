@@ -19,6 +19,8 @@ from tools.harness import circle_points, move_pen, stroke
 pytestmark = browser_test_marks()
 
 RECORDER = """
+// The server path (the canvas' own network needs IndexedDB; without it, the server predicts during the stroke).
+Object.defineProperty(window, 'indexedDB', {get() { return undefined; }});
 (() => {
   const seen = window.__seen = {texts: [], heatmaps: [], grids: [], pen: 'up'};
   window.addEventListener('pointerdown', () => { seen.pen = 'down'; }, true);

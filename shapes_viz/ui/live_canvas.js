@@ -171,7 +171,7 @@ export default function (component) {
   }
 
   function move(event) {
-    if (!st.drawing) return;
+    if (!st.drawing) { enter(); return; }
     event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
     for (const e of events.length ? events : [event]) {
@@ -195,7 +195,7 @@ export default function (component) {
     send(false);
   }
 
-  function enter() {  // settings changed elsewhere on the page: ask for fresh ones before the stroke starts
+  function enter() {  // the pen arrives (or hovers) after a change elsewhere on the page: fresh settings before it draws
     if (SV_PAGE.stale && svNet(st.engine)) {
       SV_PAGE.stale = false;
       setTriggerValue("sync", Date.now());

@@ -211,4 +211,4 @@ function svShow(panel, engine, net, result) {
 }
 
 // For the browser tests and the benchmark: the engine's functions and this page's state (weights by digest).
-window.shapesViz = {preprocess: svPreprocess, forward: svForward, page: SV_PAGE};
+window.shapesViz = {preprocess: svPreprocess, forward: svForward, unpack: svUnpack, decode: svDecode, page: SV_PAGE};
