@@ -70,7 +70,7 @@ def test_use_makes_a_top_drawing_the_input(env, scan):
     stored = at.session_state["input_choice"]
     np.testing.assert_array_equal(stored["x"], preprocess(Path(scan.paths[best])))
     assert Path(scan.paths[best]).name in "\n".join(str(m.label) for m in at.get("metric"))
-    assert "picked in the Channels view" in text(at)
+    assert "picked from the data set" in text(at)
 
 
 def test_knocking_channels_out_changes_prediction_and_accuracy_like_the_core(env, model_copy):

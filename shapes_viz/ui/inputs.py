@@ -253,7 +253,7 @@ def _examples(data_dir: Path, active: bool) -> None:
         return
     if picked:
         path, label = picked, resources.shown_path(picked)
-        st.caption(f"{label}, picked in the Channels view.")
+        st.caption(f"{label}, picked from the data set (Channels or Where? view).")
         st.button("Back to the test-set examples", key=state.UNPICK, on_click=_unpick)
     else:
         st.caption(f"{label} from {resources.shown_path(folder)}")

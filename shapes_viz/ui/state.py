@@ -14,7 +14,7 @@ UPLOAD = "upload_file"
 EXAMPLE_CLASS = "example_class"
 EXAMPLE_INDEX = "example_index"
 CLEAR_CANVAS = "clear_canvas"
-UNPICK = "unpick_file"  # "Back to the test-set examples" after a drawing was picked in the Channels view
+UNPICK = "unpick_file"  # "Back to the test-set examples" after a drawing was picked in the Channels or Where? view
 LAYER = "explorer_layer"
 CHANNEL_SLIDER = "explorer_channel_slider"
 CHANNEL_NUMBER = "explorer_channel_number"
@@ -46,7 +46,7 @@ EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (
 # The one input record: the open input tab's input, {"source", "x" ((1, 28, 28, 3) float32 or None),
 # "digest" (the cache key of x's activations), "message", "level", "label", "ref"}; see inputs.InputChoice.
 INPUT = "input_choice"
-PICKED_FILE = "picked_file"  # a data-set drawing picked in the Channels view, shown by the Examples tab (or None)
+PICKED_FILE = "picked_file"  # a data-set drawing picked in the Channels or Where? view (Examples shows it)
 HARMFUL_NOTE = "knockout_harmful_note"  # what "the five most harmful" switched off, for its caption (or None)
 KNOCKOUT = "knockout"  # channels switched off: {layer name: [channels]}, applied to every view's activations
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
