@@ -22,7 +22,7 @@ from shapes_viz.config import INPUT_SHAPE, MAX_MODEL_BYTES, MAX_MODEL_PARAMS, NU
 from shapes_viz.errors import ModelFileError
 
 ALLOWED_LAYERS: frozenset[str] = frozenset(
-    {"InputLayer", "Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense"}
+    {"InputLayer", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Dropout", "Flatten", "Dense"}
 )
 ALLOWED_ACTIVATIONS: frozenset[str] = frozenset({"relu", "softmax", "linear", "sigmoid", "tanh"})
 KERAS_ZIP_MEMBERS: frozenset[str] = frozenset({"config.json", "metadata.json", "model.weights.h5"})
@@ -299,6 +299,9 @@ def _layer_spec(kind: str, config: dict[str, Any], shape: tuple[int, ...], sourc
         if padding not in PADDINGS:
             raise ValueError(f"padding {padding!r}")
         height, width, channels = shape
+        if kind == "GlobalAveragePooling2D":
+            out = (1, 1, channels) if config.get("keepdims") else (channels,)
+            return LayerSpec(**common, output_shape=out, params=0, window=(height, width))
         if kind == "Conv2D":
             filters = int(config["filters"])
             window = _pair(config.get("kernel_size"), 3)

@@ -65,6 +65,27 @@ def test_other_layer_settings_have_the_gradients_keras_has(tmp_path):
         np.testing.assert_allclose(ours.pre_activation(name), expected[f"{name}/pre"], atol=1e-5, rtol=1e-3, err_msg=name)
 
 
+def test_global_average_pooling_has_the_gradient_keras_has(tmp_path):
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 3)), L.Conv2D(6, 3, padding="same", activation="relu", name="c1"),
+        L.MaxPooling2D(2, name="p1"), L.Conv2D(8, 3, activation="relu", name="c2"),
+        L.GlobalAveragePooling2D(name="gap"), L.Dense(3, activation="softmax", name="out"),
+    ])
+    path = tmp_path / "gap.h5"
+    model.save(path)
+    engine = NumpyEngine.from_file(path)
+    images = np.random.default_rng(2).random((3, 28, 28, 3), dtype=np.float32)
+    expected = keras_gradients(model, images, target=1)
+    ours = logit_gradients(engine, trace(engine, images), 1)
+    np.testing.assert_allclose(ours.input, expected["input"], atol=1e-5, rtol=1e-3)
+    for name in ("c1", "c2"):
+        np.testing.assert_allclose(ours.pre_activation(name), expected[f"{name}/pre"], atol=1e-5, rtol=1e-3, err_msg=name)
+
+
 def test_a_unit_gradient_equals_finite_differences(drawings):
     """d (one conv2_1 output cell) / d input, checked on the pixels around the cell by central differences."""
     engine = NumpyEngine.from_file(SHIPPED)

@@ -105,6 +105,14 @@ def variants():
         "linear activations, stride 3": lambda: small_model([
             L.Conv2D(3, 4, strides=3, padding="same"), L.Flatten(), L.Dense(3),
         ]),
+        "global average pooling": lambda: small_model([
+            L.Conv2D(6, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+            L.Conv2D(8, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(3, activation="softmax"),
+        ]),
+        "global average pooling, keepdims": lambda: small_model([
+            L.Conv2D(4, 5, activation="relu"), L.GlobalAveragePooling2D(keepdims=True), L.Flatten(),
+            L.Dense(3, activation="softmax"),
+        ]),
     }
 
 

@@ -162,7 +162,22 @@ class MaxPooling2D(Layer):
         return unpad_same(dpadded, x.shape, self.spec)
 
 
-LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (Conv2D, MaxPooling2D, Dropout, Flatten, Dense)}
+class GlobalAveragePooling2D(Layer):
+    """Each channel's mean over the whole map: (N, H, W, C) -> (N, C) (or (N, 1, 1, C) with keepdims)."""
+
+    kind = "GlobalAveragePooling2D"
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return x.mean(axis=(1, 2), keepdims=len(self.spec.output_shape) == 3, dtype=np.float32)
+
+    def backward(self, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        dz = dz.reshape(dz.shape[0], 1, 1, dz.shape[-1])
+        return np.broadcast_to(dz / (x.shape[1] * x.shape[2]), x.shape).astype(np.float32)
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.kind: cls for cls in (Conv2D, MaxPooling2D, GlobalAveragePooling2D, Dropout, Flatten, Dense)
+}
 
 
 def layer_from_spec(spec: LayerSpec, weights: tuple[np.ndarray, ...]) -> Layer:

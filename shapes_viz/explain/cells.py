@@ -101,6 +101,8 @@ def receptive_box(engine: NumpyEngine, layer: str, row: int = 0, column: int = 0
 
 def _through(span: tuple[int, int], spec: LayerSpec, axis: int) -> tuple[int, int]:
     """The input index range of a layer that an output index range reads (padding gives negative indices)."""
+    if spec.kind == "GlobalAveragePooling2D":
+        return 0, spec.input_shape[axis] - 1
     if spec.kind not in ("Conv2D", "MaxPooling2D"):
         return span
     window, stride = spec.window[axis], spec.strides[axis]
