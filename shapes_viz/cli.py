@@ -1,4 +1,5 @@
-"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict | explain | channels | visualize`.
+"""Command line: `python -m shapes_viz generate-data | train | evaluate | predict | explain | channels |
+visualize | variants`.
 
 Every expected failure (bad arguments, bad files, busy trainer) prints one line `error: ...` to
 stderr and exits non-zero; no tracebacks.
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     from shapes_viz.channels.report import add_commands
 
     add_commands(commands, _positive_int, _seed)
+    from shapes_viz.training.variants_run import add_command
+
+    add_command(commands, _positive_int)
     return parser
 
 
@@ -176,9 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_blas_threads(BLAS_THREADS)  # the numpy engine's small products (see config.BLAS_THREADS)
     keras_verb = args.command == "predict" or (args.command == "evaluate" and not args.ablate)
-    if args.command == "train" or (keras_verb and _needs_keras(args.model)):
+    if args.command in ("train", "variants") or (keras_verb and _needs_keras(args.model)):
         _quiet_tensorflow()
     from shapes_viz.channels.report import run_channels, run_visualize
+    from shapes_viz.training.variants_run import run_command as run_variants_command
 
     handlers = {
         "generate-data": _generate_data,
@@ -188,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "explain": _explain,
         "channels": run_channels,
         "visualize": run_visualize,
+        "variants": run_variants_command,
     }
     try:
         return handlers[args.command](args)

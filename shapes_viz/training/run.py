@@ -31,6 +31,7 @@ from shapes_viz.training.gate import publish_gate
 from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
 from shapes_viz.training.progress import CANCELLED_MESSAGE, Event, done_event, start_event
 from shapes_viz.training.watcher import make_watcher
+from shapes_viz.variants import VARIANTS, variant
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def train(
     verbose: int | str = 0,
     data_description: str | None = None,
     publish_if_worse: bool = False,
+    architecture: str = "tutorial",
 ) -> TrainingResult:
     """Train on `data_dir` and publish the best epoch's model at `out_path` (.h5 or .keras).
 
@@ -102,6 +104,7 @@ def train(
         data_description: how the data was made, recorded in the history (default: the folder).
         publish_if_worse: publish even if the new model is worse than the current one (the gate still measures
             and records both; see `publish_gate`).
+        architecture: a name of `shapes_viz.variants.VARIANTS` ("tutorial": the tutorial's network).
 
     The publish gate: if a model is published at `out_path`, it is loaded through `load_model` (file checks,
     safe mode) and measured on this run's validation images, as is the new model (best epoch). If the new
@@ -121,6 +124,9 @@ def train(
     import tensorflow as tf
 
     emit = on_event or (lambda event: None)
+    if architecture not in VARIANTS:
+        raise TrainingError(f"Unknown architecture. Expected one of {', '.join(VARIANTS)}. "
+                            f"Received: architecture={architecture!r}")
     chosen = resolve_recipe(recipe, epochs, batch_size)
     out_path = Path(out_path)
     with training_lock(out_path):
@@ -131,7 +137,7 @@ def train(
                          [f"{path}: {reason}" for path, reason in splits.skipped]))
         strategy = _strategy(tf)
         with strategy.scope():
-            model = build_model()
+            model = build_model() if architecture == "tutorial" else variant(architecture).build()
             model.compile(
                 optimizer=_optimizer(keras, chosen),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=chosen.label_smoothing),
@@ -160,6 +166,7 @@ def train(
         gate = publish_gate(model, out_path, splits.validation, publish_if_worse)
         history = _history(watcher, chosen, splits, seed, time.perf_counter() - started, data_description)
         history["publish_gate"] = gate
+        history["architecture"] = architecture
         publish_model_and_history(model, out_path, history)
     emit(done_event(out_path, history, gate))
     return TrainingResult(out_path, history)
