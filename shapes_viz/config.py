@@ -119,6 +119,8 @@ class Recipe:
         min_samples_per_epoch: an epoch sees at least this many (augmented) samples, so small data sets
             (210 drawings) still get enough gradient steps; 0 means one pass over the data.
         label_smoothing: softens the one-hot targets; guards against over-confident saturation.
+        patience: stop when the validation accuracy has not improved for this many epochs (0: never stop
+            early); the history says at which epoch and why.
     """
 
     name: str
@@ -130,6 +132,7 @@ class Recipe:
     augment: bool
     min_samples_per_epoch: int = 0
     label_smoothing: float = 0.0
+    patience: int = 0
 
 
 RECIPES: dict[str, Recipe] = {

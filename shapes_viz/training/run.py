@@ -145,7 +145,7 @@ def train(
             )
         train_ds, steps = make_train_dataset(splits.train.images, splits.train.labels, chosen, seed)
         val_ds = make_eval_dataset(splits.validation.images, splits.validation.labels)
-        watcher = make_watcher(chosen.epochs, emit, should_stop)
+        watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience)
         model.fit(
             train_ds,
             validation_data=val_ds,
@@ -191,6 +191,7 @@ def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds:
         "best_epoch": watcher.best_epoch,
         "val_accuracy_best": watcher.best_val_accuracy,
         "epochs_run": len(watcher.metrics["loss"]),
+        "stopped_early": watcher.stopped_early,
         "recipe": dataclasses.asdict(recipe),
         "data": {
             "source": description or splits.source,

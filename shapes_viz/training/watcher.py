@@ -13,9 +13,11 @@ import numpy as np
 from shapes_viz.training.progress import METRICS, Event, epoch_event
 
 
-def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None):
+def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None,
+                 patience: int = 0):
     """A Keras callback that records metrics, keeps the best epoch's weights (by val_accuracy, then
-    val_loss) in memory, stops on NaN loss or a stop request, and emits one event per epoch."""
+    val_loss) in memory, stops on NaN loss or a stop request, and emits one event per epoch. With
+    `patience`, it stops when val_accuracy has not risen for that many epochs (`stopped_early` says when)."""
     import keras
 
     class EpochWatcher(keras.callbacks.Callback):
@@ -31,6 +33,9 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             self.best_val_loss = math.inf
             self.cancelled = False
             self.diverged = False
+            self.patience = patience
+            self.best_accuracy_epoch = 0  # the last epoch val_accuracy rose (ties in val_loss do not count)
+            self.stopped_early: dict | None = None
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -55,11 +60,20 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             better = values["val_accuracy"] > self.best_val_accuracy or (
                 values["val_accuracy"] == self.best_val_accuracy and values["val_loss"] < self.best_val_loss
             )
+            if values["val_accuracy"] > self.best_val_accuracy:
+                self.best_accuracy_epoch = epoch + 1
             if better and math.isfinite(values["val_loss"]):
                 self.best_val_accuracy = values["val_accuracy"]
                 self.best_val_loss = values["val_loss"]
                 self.best_epoch = epoch + 1
                 self.best_weights = self.model.get_weights()
             self.emit(epoch_event(epoch + 1, self.epochs, values))
+            if self.patience and epoch + 1 - self.best_accuracy_epoch >= self.patience and epoch + 1 < self.epochs:
+                self.model.stop_training = True
+                self.stopped_early = {
+                    "epoch": epoch + 1,
+                    "reason": f"validation accuracy had not risen for {self.patience} epochs "
+                              f"(best {self.best_val_accuracy:.4f} at epoch {self.best_accuracy_epoch})",
+                }
 
     return EpochWatcher(epochs, emit, should_stop)
