@@ -10,23 +10,25 @@ import streamlit as st
 from shapes_viz.config import settings
 from shapes_viz.ui import inputs, lessons, prediction, resources, share, sidebar, state, views
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded
 
-st.set_page_config(page_title="shapes_viz: inside a CNN", page_icon=":material/change_history:", layout="wide")
 state.init()
-share.apply_link()  # once per session: a shared link's view (tab, layer, channel, range, method, input)
+share.apply_link()  # once per session: a shared link's view (tab, layer, channel, range, method, input, language)
+st.set_page_config(page_title=t("app.page_title"), page_icon=":material/change_history:", layout="wide")
 config = settings()
 
 # The published model, loaded once per file version for the whole server.
 model = resources.current_model()
 
-# Sidebar: which model, retraining and its live progress.
+# Sidebar: the language (the browser's until one is picked), which model, retraining and its live progress.
 with st.sidebar:
+    sidebar.render_language()
     sidebar.render_model_info(model.identity, model.error)
     sidebar.render_training(config.data_dir)
 
-st.title("What does the network see?")
-st.caption("Draw a circle, a square or a triangle, then follow it through every layer of the network.")
+st.title(t("app.title"))
+st.caption(t("app.subtitle"))
 share.render_notice()
 ctx = PageContext(config.data_dir, model.identity, model.loaded)
 lessons.render_banner(ctx)

@@ -11,8 +11,8 @@ import numpy as np
 import streamlit as st
 
 from shapes_viz import figures
-from shapes_viz.config import CLASS_NAMES
 from shapes_viz.ui import resources, state
+from shapes_viz.ui.i18n import class_name, class_names, shown, t
 from shapes_viz.ui.inputs import InputChoice, current_choice
 from shapes_viz.ui.safety import guarded
 
@@ -37,7 +37,7 @@ def predicted_class_view(model: resources.CurrentModel) -> None:
         off = state.knockout()
         if off and activations is not None:
             listed = "; ".join(f"{layer} {', '.join(map(str, channels))}" for layer, channels in off)
-            st.caption(f":orange[Channels switched off: {listed}] (Channels view).")
+            st.caption(t("prediction.switched_off", listed=listed))
 
 
 @st.fragment(key=state.PROBABILITIES_FRAGMENT)
@@ -49,8 +49,10 @@ def probabilities_view(model: resources.CurrentModel) -> None:
             return
         activations = resources.run_model(model, choice.x, choice.digest, state.knockout())
         if activations is not None:
+            bars = figures.probability_bars(activations.probabilities, class_names())
+            bars.update_layout(title=dict(text=t("prediction.bars_title")))
             st.plotly_chart(
-                figures.probability_bars(activations.probabilities, CLASS_NAMES), key="probabilities",
+                bars, key="probabilities",
                 width="stretch", config={"displayModeBar": False},
             )
 
@@ -61,13 +63,13 @@ def render_predicted_class(choice: InputChoice, probabilities: np.ndarray | None
         if model_error and choice.x is not None:
             st.warning(model_error)
         elif choice.x is None or probabilities is None:
-            (st.warning if choice.level == "warning" else st.info)(choice.message or "Nothing to predict yet.")
+            (st.warning if choice.level == "warning" else st.info)(shown(choice.message) or t("prediction.nothing"))
         else:
             winner = int(np.argmax(probabilities))
             st.metric(
-                f"Prediction for {choice.label}" if choice.label else "Prediction",
-                f"{CLASS_NAMES[winner]}",
-                f"{float(probabilities[winner]):.1%} confidence (class {winner})",
+                t("prediction.for", label=shown(choice.label)) if choice.label else t("prediction.label"),
+                class_name(winner),
+                t("prediction.confidence", p=float(probabilities[winner]), index=winner),
                 delta_color="off",
                 delta_arrow="off",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any, TypeVar
@@ -22,6 +23,15 @@ log = logging.getLogger("shapes_viz.ui")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def failed(section: str) -> str:
+    """The generic message of an unexpected failure, in the session's language (the section's name too)."""
+    from shapes_viz.ui import i18n
+
+    key = "section." + re.sub(r"[^a-z0-9]", "_", section.lower()).strip("_")
+    name = i18n.t(key) if key in i18n.catalogue(i18n.DEFAULT) else section
+    return i18n.t("safety.failed", section=name)
+
+
 def show_error(section: str, exc: BaseException) -> None:
     if isinstance(exc, EmptyImageError):
         st.info(str(exc))
@@ -29,7 +39,7 @@ def show_error(section: str, exc: BaseException) -> None:
         st.warning(str(exc))
     else:
         log.exception("unexpected error in the %s section", section, exc_info=exc)
-        st.error(f"Something went wrong in the {section} section. The details are in the server log.")
+        st.error(failed(section))
 
 
 @contextlib.contextmanager
@@ -60,7 +70,7 @@ def guarded_callback(section: str) -> Callable[[F], F]:
                 log.exception("unexpected error in a %s callback", section)
                 st.session_state["callback_error"] = {
                     "section": section,
-                    "text": f"Something went wrong in the {section} section. The details are in the server log.",
+                    "text": failed(section),
                     "expected": False,
                 }
             return None

@@ -1,5 +1,5 @@
 """Share a view: the URL's query parameters carry the view tab, the layer, the channel, the colour range, the
-Why? method, the input itself (and the Compare view's pinned A and morph step, and an open lesson).
+Why? method, the input itself (and the Compare view's pinned A and morph step, an open lesson, and the language).
 
     apply_link()   once per session, before anything is drawn: the link's view becomes the session's
                    (its input becomes the "Link" input of the Examples tab); refused parameters -> one notice
@@ -19,11 +19,13 @@ import streamlit as st
 from shapes_viz.compare import link
 from shapes_viz.compare.morph import STEPS
 from shapes_viz.explain.methods import METHODS
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import i18n, resources, state
+from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded
 
-LINK_LABEL = "the shared drawing"
-NOTICE = "Parts of this link were ignored: {problems}."
+LINK_LABEL = i18n.stored("stored.shared")  # labels kept in session state in English, shown through i18n.shown
+LINK_A_LABEL = i18n.stored("stored.link_a")
+LANG = "lang"  # the language's parameter: read and written here (the core codec does not know it)
 RANGE_SLUGS = ("channel", "layer", "network")  # explorer.RANGES in order
 
 
@@ -67,8 +69,22 @@ def apply_link() -> None:
     if st.session_state.get(state.SHARE_READ):
         return
     st.session_state[state.SHARE_READ] = True
-    shared = link.decode(_query(), choices())
+    query = _query()
+    lang = query.pop(LANG, None)
+    shared = link.decode(query, choices())
     apply(shared)
+    if lang is not None:
+        _apply_language(lang)
+
+
+def _apply_language(values: list[str]) -> None:
+    """A link's `lang`: one of i18n.LANGUAGES becomes the session's language; anything else joins the notice."""
+    value = values[-1] if values else None
+    if value in i18n.LANGUAGES:
+        i18n.set_language(value)
+    else:
+        problems = list(st.session_state.get(state.SHARE_NOTICE) or [])
+        st.session_state[state.SHARE_NOTICE] = [*problems, link.PROBLEMS["bad_value"].format(key=LANG)]
 
 
 def apply(shared: link.SharedView) -> None:
@@ -89,7 +105,7 @@ def apply(shared: link.SharedView) -> None:
         st.session_state[state.PICKED_FILE] = None
         st.session_state[state.INPUT_TAB] = "Examples"
     if shared.a is not None:
-        st.session_state[state.COMPARE_A] = shared_record(shared.a, "A from the link")
+        st.session_state[state.COMPARE_A] = shared_record(shared.a, LINK_A_LABEL)
     if shared.t is not None:
         st.session_state[state.MORPH_STEP] = min(shared.t, STEPS - 1)
     st.session_state[state.LESSON] = shared.lesson
@@ -100,8 +116,20 @@ def render_notice() -> None:
     problems = st.session_state.get(state.SHARE_NOTICE)
     if problems:
         st.session_state[state.SHARE_NOTICE] = None
-        st.warning(NOTICE.format(problems="; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")),
-                   icon=":material/link_off:")
+        listed = "; ".join(problem_text(problem) for problem in problems[:5]) + (" ..." if len(problems) > 5 else "")
+        st.warning(t("share.notice", problems=listed), icon=":material/link_off:")
+
+
+def problem_text(problem: str) -> str:
+    """A refused parameter's text (the codec's English, `link.PROBLEMS`) in the session's language."""
+    for name, template in link.PROBLEMS.items():
+        pattern = re.escape(template)
+        for field in ("key", "count"):
+            pattern = pattern.replace(re.escape("{" + field + "}"), f"(?P<{field}>.*)")
+        match = re.fullmatch(pattern, problem)
+        if match:
+            return t(f"share.problem.{name}", **match.groupdict())
+    return problem
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -122,7 +150,7 @@ def current_params() -> dict[str, str]:
 
     session = st.session_state
     params: dict[str, str] = {}
-    tab = session.get(state.VIEW_TAB)
+    tab = i18n.tab_id(session.get(state.VIEW_TAB), "view")
     if tab in _labels():
         params["view"] = slug(tab)
     if session.get(state.PICKED_LAYER):
@@ -142,6 +170,9 @@ def current_params() -> dict[str, str]:
         params["t"] = str(int(session.get(state.MORPH_STEP) or 0))
     if session.get(state.LESSON):
         params["lesson"] = session[state.LESSON]
+    lang = i18n.language()
+    if lang != i18n.DEFAULT or session.get(state.LANGUAGE):  # the language travels once it is not the default
+        params[LANG] = lang
     return params
 
 

@@ -23,7 +23,8 @@ from shapes_viz import figures
 from shapes_viz.config import DEFAULT_RECIPE, RECIPES
 from shapes_viz.errors import ShapesVizError
 from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainingJobs, TrainRequest
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import i18n, resources, state
+from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 RECENT_SECONDS = 15 * 60  # a finished job's outcome stays in the sidebar this long
@@ -32,7 +33,8 @@ RECENT_SECONDS = 15 * 60  # a finished job's outcome stays in the sidebar this l
 # (WebSocket load test); an epoch takes seconds, so 2 s loses nothing.
 LIVE_POLL_S = 2
 IDLE_POLL_S = 5
-PUBLISH_IF_WORSE_LABEL = "Publish even if worse"
+# The Data radio's values and their texts' catalogue keys.
+SOURCES = {"project data folder": "sidebar.source_project", "freshly generated": "sidebar.source_generated"}
 
 
 def _jobs() -> TrainingJobs:
@@ -40,34 +42,46 @@ def _jobs() -> TrainingJobs:
     return resources.training_jobs(str(resources.model_path()))
 
 
+def render_language() -> None:
+    """The language selector: the browser's language until one is picked here (or by a shared link's `lang`).
+    Switching keeps everything else: widget values and session state never depend on the language."""
+    st.session_state[state.LANGUAGE_SELECT] = i18n.language()
+    st.radio(t("sidebar.language"), list(i18n.LANGUAGES), key=state.LANGUAGE_SELECT, horizontal=True,
+             format_func=i18n.LANGUAGES.__getitem__, on_change=_language_changed)
+
+
+def _language_changed() -> None:
+    i18n.set_language(st.session_state.get(state.LANGUAGE_SELECT))
+
+
 def render_model_info(identity: resources.Identity | None, error: str | None) -> None:
     """What model is in use: file, when and on what it was trained, validation accuracy, best epoch."""
-    st.subheader("Model")
+    st.subheader(t("sidebar.model"))
     path = resources.model_path()
     if identity is None or error:
-        st.error(error or f"No model file at {resources.shown_path(path)}. Train one with the form below.")
+        st.error(error or t("sidebar.no_model_file", path=resources.shown_path(path)))
         return
     history = resources.history(identity)
     modified = dt.datetime.fromtimestamp(identity[1] / 1e9).strftime("%Y-%m-%d %H:%M")
-    st.markdown(f"**{path.name}**  \n{identity[2] / 1024:.0f} KB · file from {modified}")
+    st.markdown(t("sidebar.file", name=path.name, kb=identity[2] / 1024, modified=modified))
     if history is None:
-        st.caption("No training history for this file (none beside it, or one that belongs to another model).")
+        st.caption(t("sidebar.no_history"))
         return
     data = history.get("data") or {}
     recipe = (history.get("recipe") or {}).get("name", "?")
     date = str(history.get("date", "?")).replace("T", " ")[:16]
     val = history.get("val_accuracy_best")
     cols = st.columns(2)
-    cols[0].metric("Val. accuracy", f"{val:.1%}" if isinstance(val, (int, float)) else "?")
-    cols[1].metric(f"Best epoch (of {len(history.get('loss') or [])})", f"{history.get('best_epoch', '?')}")
+    cols[0].metric(t("sidebar.val_accuracy"), f"{val:.1%}" if isinstance(val, (int, float)) else "?")
+    cols[1].metric(t("sidebar.best_epoch", epochs=len(history.get("loss") or [])), f"{history.get('best_epoch', '?')}")
     source = data.get("source") or "?"
-    counts = f"{data.get('train_count', '?')} train / {data.get('val_count', '?')} validation images"
-    st.caption(f"Trained {date} with recipe *{recipe}* on {source} ({counts}).")
+    st.caption(t("sidebar.trained", date=date, recipe=recipe, source=source, train=data.get("train_count", "?"),
+                 val=data.get("val_count", "?")))
 
 
 def render_training(data_dir: Path) -> None:
     """The Retrain form and the status of the current/last training job."""
-    st.subheader("Retrain")
+    st.subheader(t("sidebar.retrain"))
     with guarded("training"):  # a failure of the Cancel callback shows in "training progress", by the button
         jobs = _jobs()
         status = jobs.status()
@@ -90,33 +104,30 @@ def _form(data_dir: Path) -> None:
     recipes = list(RECIPES)
     with st.form("retrain_form", border=True):
         source = st.radio(
-            "Data", ["project data folder", "freshly generated"], key="train_source",
-            help=f"The project data folder is {resources.shown_path(data_dir)}. Generated: a new set of drawings, "
-                 "N per class.",
+            t("sidebar.data"), list(SOURCES), key="train_source", format_func=lambda value: t(SOURCES[value]),
+            help=t("sidebar.data_help", folder=resources.shown_path(data_dir)),
         )
         cols = st.columns(2)
-        per_class = cols[0].number_input("N per class", 3, 5000, 100, step=10, key="train_per_class")
-        seed = cols[1].number_input("Seed", 0, 2**31 - 1, 0, step=1, key="train_seed")
+        per_class = cols[0].number_input(t("sidebar.per_class"), 3, 5000, 100, step=10, key="train_per_class")
+        seed = cols[1].number_input(t("sidebar.seed"), 0, 2**31 - 1, 0, step=1, key="train_seed")
         recipe = st.selectbox(
-            "Recipe", recipes, index=recipes.index(DEFAULT_RECIPE), key="train_recipe",
-            format_func=lambda name: f"{name}: {RECIPES[name].description}",
+            t("sidebar.recipe"), recipes, index=recipes.index(DEFAULT_RECIPE), key="train_recipe",
+            format_func=_recipe_label,
         )
         cols = st.columns(2)
         epochs = cols[0].number_input(
-            "Epochs", 1, 500, value=None, step=1, key="train_epochs", placeholder="recipe's",
+            t("sidebar.epochs"), 1, 500, value=None, step=1, key="train_epochs", placeholder=t("sidebar.recipes"),
         )
         batch = cols[1].number_input(
-            "Batch size", 1, 1024, value=None, step=1, key="train_batch", placeholder="recipe's",
+            t("sidebar.batch"), 1, 1024, value=None, step=1, key="train_batch", placeholder=t("sidebar.recipes"),
         )
         publish_if_worse = st.checkbox(
-            PUBLISH_IF_WORSE_LABEL, key="train_publish_if_worse", value=False,
-            help="Off: the new model replaces the current one only if it is not worse on the same validation "
-                 "images (by more than one percentage point); otherwise the current model stays. On: publish it "
-                 "whatever its accuracy. Every session of this server uses the published model.",
+            t("sidebar.publish_if_worse"), key="train_publish_if_worse", value=False,
+            help=t("sidebar.publish_help"),
         )
         # Never disabled: a press while another job runs is told so (a button disabled on a page drawn during
         # a job would stay disabled after it, since the page is not rerun when the job ends).
-        submitted = st.form_submit_button("Start training", key="train_start", type="primary", width="stretch")
+        submitted = st.form_submit_button(t("sidebar.start"), key="train_start", type="primary", width="stretch")
     if submitted:
         request = TrainRequest(
             data_dir=data_dir,
@@ -130,11 +141,17 @@ def _form(data_dir: Path) -> None:
         _start(request)
 
 
+def _recipe_label(name: str) -> str:
+    """A recipe as the selectbox shows it: its name and description (the catalogue's when it has one)."""
+    key = f"sidebar.recipe_description.{name}"
+    return f"{name}: {t(key) if key in i18n.catalogue(i18n.DEFAULT) else RECIPES[name].description}"
+
+
 def _start(request: TrainRequest) -> None:
     if request.generate is None and not resources.data_splits(request.data_dir):
         state.notice(
             "warning",
-            f"The data folder {resources.shown_path(request.data_dir)} has no class folders; choose 'freshly generated'.",
+            t("sidebar.no_class_folders", folder=resources.shown_path(request.data_dir)),
         )
         st.rerun()
     jobs = _jobs()
@@ -143,7 +160,7 @@ def _start(request: TrainRequest) -> None:
     except ShapesVizError as exc:
         state.notice("warning", str(exc))
     else:
-        state.notice("info", "Training started. You can keep drawing and exploring meanwhile.")
+        state.notice("info", t("sidebar.started"))
     st.rerun()
 
 
@@ -151,7 +168,7 @@ def _start(request: TrainRequest) -> None:
 def _cancel() -> None:
     jobs = _jobs()
     if jobs.cancel():
-        state.notice("warning", "Cancelling: the trainer stops within the current epoch; the old model stays.")
+        state.notice("warning", t("sidebar.cancelling"))
 
 
 @st.fragment(run_every=LIVE_POLL_S)
@@ -176,23 +193,23 @@ def _status() -> None:
             return
         _progress(status)
         st.button(
-            "Cancel training", key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
+            t("sidebar.cancel"), key=state.CANCEL_TRAINING, on_click=_cancel, icon=":material/stop:",
             disabled=status.cancel_requested, width="stretch",
         )
 
 
 def _progress(status: JobStatus) -> None:
     if status.state == STARTING:
-        st.info("Training is starting (loading TensorFlow and the data) ...")
+        st.info(t("sidebar.starting"))
         st.progress(0.0)
         return
     total = max(status.epochs, 1)
-    label = f"Epoch {status.epoch} of {status.epochs}"
+    label = t("sidebar.epoch", epoch=status.epoch, epochs=status.epochs)
     if status.cancel_requested:
-        label += " (cancelling)"
+        label += t("sidebar.epoch_cancelling")
     st.progress(min(status.epoch / total, 1.0), text=label)
     if status.train_count is not None:
-        st.caption(f"{status.recipe} recipe · {status.train_count} train / {status.val_count} validation images")
+        st.caption(t("sidebar.job", recipe=status.recipe, train=status.train_count, val=status.val_count))
     if status.epoch:
         st.plotly_chart(
             figures.training_curves(status.history, epochs_total=status.epochs, stacked=True, height=380),
@@ -210,11 +227,11 @@ def _outcome(status: JobStatus) -> None:
     if status.state == DONE:
         st.success(f"{when}: {status.message}")
     elif status.state == KEPT:
-        st.info(f"{when}: {status.message} Tick '{PUBLISH_IF_WORSE_LABEL}' to replace it anyway.")
+        st.info(t("sidebar.kept", when=when, message=status.message, label=t("sidebar.publish_if_worse")))
     elif status.state == CANCELLED:
         st.warning(f"{when}: {status.message}")
     else:
-        st.error(f"{when}: training failed, the previous model stays. {status.message}")
+        st.error(t("sidebar.failed", when=when, message=status.message))
     if status.skipped:
-        with st.expander(f"{len(status.skipped)} files skipped"):
+        with st.expander(t("sidebar.skipped", count=len(status.skipped))):
             st.write("\n".join(f"- {item}" for item in status.skipped[:50]))

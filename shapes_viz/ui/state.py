@@ -37,6 +37,10 @@ CHANNEL_IMAGE_ON = "channel_image_on"
 LAYER_IMAGES = "layer_images_start"
 CLASS_IMAGES_ON = "class_images_on"
 
+# The language: the session's choice ("en"/"fr"; None: the browser's) and the sidebar's selector (see ui/i18n.py).
+LANGUAGE = "language"
+LANGUAGE_SELECT = "language_select"
+
 # Plain state.
 CANVAS_GENERATION = "canvas_generation"  # bumped by Clear: a new canvas key is a really empty canvas
 CHANNEL = "explorer_channel"  # the selected channel/unit, shared by slider, number input and grid

@@ -20,6 +20,7 @@ from shapes_viz.ui.channels_view import channels
 from shapes_viz.ui.compare_view import compare
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.explorer import explorer
+from shapes_viz.ui.i18n import class_name, class_names, t, tab_labels
 from shapes_viz.ui.lessons import lessons_view
 from shapes_viz.ui.safety import guarded
 from shapes_viz.ui.where_view import where
@@ -28,7 +29,7 @@ from shapes_viz.ui.why import why
 
 @dataclass(frozen=True)
 class View:
-    label: str
+    label: str  # the English tab label: the view's id (the shown label: i18n key "view.<slug>")
     render: Callable[[PageContext], None]
 
 
@@ -36,71 +37,68 @@ def _explorer_view(ctx: PageContext) -> None:
     explorer(ctx)
 
 
-WHY_TWO_CONVS = (
-    "**Why two Conv2D per block?** Two stacked 3x3 convolutions see a 5x5 patch of their input, like one 5x5 "
-    "kernel, but with fewer weights (2·9 = 18 instead of 25 per channel pair) and a ReLU in between, so each "
-    "block can combine simple edges into more complex parts before pooling halves the map."
-)
-
-
 def _model_view(ctx: PageContext) -> None:
     if ctx.loaded is None:
-        st.info("No model loaded.")
+        st.info(t("common.no_model"))
         return
     rows = ctx.loaded.summary
     st.dataframe(
         {
-            "layer": [row.name for row in rows],
-            "type": [row.kind for row in rows],
-            "output shape": [" x ".join(str(d) for d in row.output_shape) for row in rows],
-            "params": [row.params for row in rows],
+            t("views.col_layer"): [row.name for row in rows],
+            t("views.col_type"): [row.kind for row in rows],
+            t("views.col_shape"): [" x ".join(str(d) for d in row.output_shape) for row in rows],
+            t("views.col_params"): [row.params for row in rows],
         },
         hide_index=True, width="stretch", height=min(40 + 35 * len(rows), 640), key="model_summary",
     )
-    st.markdown(f"**Total: {sum(row.params for row in rows):,} parameters** in {len(rows)} layers.")
-    st.markdown(WHY_TWO_CONVS)
+    st.markdown(t("views.total", params=sum(row.params for row in rows), layers=len(rows)))
+    st.markdown(t("views.why_two_convs"))
 
 
 def _training_view(ctx: PageContext) -> None:
     if ctx.identity is None or ctx.loaded is None:
-        st.info("No model loaded.")
+        st.info(t("common.no_model"))
         return
     history = resources.history(ctx.identity)
-    st.markdown("#### Training curves of the current model")
+    st.markdown(t("views.curves_title"))
     if history and history.get("loss"):
         st.plotly_chart(
             figures.training_curves(history, best_epoch=history.get("best_epoch")),
             key="history_curves", width="stretch",
         )
         data = history.get("data") or {}
-        st.caption(
-            f"Best epoch {history.get('best_epoch')} (validation accuracy "
-            f"{history.get('val_accuracy_best', float('nan')):.1%}); data: {data.get('source', '?')}; "
-            f"{history.get('seconds', 0):.0f} s; seed {history.get('seed', '?')}."
-        )
+        st.caption(t(
+            "views.history", epoch=history.get("best_epoch"), accuracy=history.get("val_accuracy_best", float("nan")),
+            source=data.get("source", "?"), seconds=history.get("seconds", 0), seed=history.get("seed", "?"),
+        ))
     else:
-        st.info("This model file has no training history beside it.")
-    st.markdown("#### Test set")
+        st.info(t("views.no_history"))
+    st.markdown(t("views.test_title"))
     folder = resources.test_folder(ctx.data_dir)
     if folder is None:
-        st.info(f"No test set: {resources.shown_path(ctx.data_dir)} has no test_set/ folder of class subfolders.")
+        st.info(t("views.no_test_set", folder=resources.shown_path(ctx.data_dir)))
         return
-    result = resources.test_set_evaluation(ctx.identity, str(folder))
-    st.markdown(f"Accuracy on `{resources.shown_path(folder)}`: **{result.accuracy:.1%}** ({result.correct}/{result.total}).")
+    with st.spinner(t("spinner.evaluating")):
+        result = resources.test_set_evaluation(ctx.identity, str(folder))
+    st.markdown(t("views.accuracy", folder=resources.shown_path(folder), accuracy=result.accuracy,
+                  correct=result.correct, total=result.total))
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(figures.confusion_matrix(result.confusion, CLASS_NAMES), key="confusion", width="stretch")
+        confusion = figures.confusion_matrix(result.confusion, class_names())
+        confusion.update_layout(title=t("views.confusion_title"))
+        st.plotly_chart(confusion, key="confusion", width="stretch")
     with right:
         st.dataframe(
-            {"class": list(result.per_class_accuracy), "accuracy": [f"{v:.1%}" for v in result.per_class_accuracy.values()]},
+            {t("views.col_class"): [class_name(name) for name in result.per_class_accuracy],
+             t("views.col_accuracy"): [f"{v:.1%}" for v in result.per_class_accuracy.values()]},
             hide_index=True, key="per_class_accuracy",
         )
         if result.skipped:
-            st.caption(f"{len(result.skipped)} files skipped (not usable images).")
+            st.caption(t("views.skipped", count=len(result.skipped)))
     wrong = result.misclassified
-    st.markdown(f"#### Misclassified ({len(wrong)})")
+    st.markdown(t("views.misclassified", count=len(wrong)))
     if not wrong:
-        st.success("Every test image is classified correctly.")
+        st.success(t("views.all_correct"))
         return
     shown = wrong[:24]
     columns = st.columns(6)
@@ -111,10 +109,11 @@ def _training_view(ctx: PageContext) -> None:
         p = float(np.asarray(item.probabilities)[item.predicted_index])
         columns[i % 6].image(
             image, width="content",
-            caption=f"{CLASS_NAMES[item.true_index]} → {CLASS_NAMES[item.predicted_index]} ({p:.0%})",
+            caption=t("views.wrong_caption", true=class_name(item.true_index), predicted=class_name(item.predicted_index),
+                      p=p),
         )
     if len(wrong) > len(shown):
-        st.caption(f"... and {len(wrong) - len(shown)} more.")
+        st.caption(t("views.more", count=len(wrong) - len(shown)))
 
 
 PREVIEW_PER_CLASS = 8
@@ -123,24 +122,24 @@ PREVIEW_PER_CLASS = 8
 def _dataset_view(ctx: PageContext) -> None:
     splits = resources.data_splits(ctx.data_dir)
     if not splits:
-        st.info(f"No data in {resources.shown_path(ctx.data_dir)}: expected training_set/ and test_set/ (or class folders).")
+        st.info(t("views.no_data", folder=resources.shown_path(ctx.data_dir)))
         return
     counts = {}
     for split, folder in splits.items():
         files = resources.class_images(str(folder))
         counts[split] = {name: len(files.get(name, [])) for name in CLASS_NAMES}
     st.dataframe(
-        {"class": list(CLASS_NAMES), **{split: [counts[split][n] for n in CLASS_NAMES] for split in counts}},
+        {t("views.col_class"): class_names(), **{split: [counts[split][n] for n in CLASS_NAMES] for split in counts}},
         hide_index=True, key="dataset_counts",
     )
-    split = st.radio("Preview", list(splits), horizontal=True, key=state.DATASET_SPLIT)
+    split = st.radio(t("views.preview"), list(splits), horizontal=True, key=state.DATASET_SPLIT)
     files = resources.class_images(str(splits[split]))
-    st.caption(f"The first {PREVIEW_PER_CLASS} images per class, as the model sees them (28x28, enlarged).")
+    st.caption(t("views.preview_caption", count=PREVIEW_PER_CLASS))
     for name in CLASS_NAMES:
         paths = files.get(name, [])[:PREVIEW_PER_CLASS]
-        st.markdown(f"**{name}** ({len(files.get(name, []))} images)")
+        st.markdown(t("views.class_count", name=class_name(name), count=len(files.get(name, []))))
         if not paths:
-            st.caption("none")
+            st.caption(t("views.none"))
             continue
         images = [resources.model_view_image(path) for path in paths]
         columns = st.columns(PREVIEW_PER_CLASS)
@@ -163,8 +162,9 @@ VIEWS: tuple[View, ...] = (
 
 
 def render_views(ctx: PageContext, views: tuple[View, ...] = VIEWS) -> None:
-    """One lazy tab per view; only the open one runs, each guarded on its own."""
-    tabs = st.tabs([view.label for view in views], key=state.VIEW_TAB, on_change="rerun")
+    """One lazy tab per view (labels in the session's language); only the open one runs, each guarded on its own."""
+    labels = tab_labels(state.VIEW_TAB, "view", [view.label for view in views])
+    tabs = st.tabs(labels, key=state.VIEW_TAB, on_change="rerun")
     for view, tab in zip(views, tabs):
         if tab.open is False:
             continue

@@ -1,0 +1,169 @@
+"""English and French: every text the page shows comes from one catalogue per language, through `t`.
+
+    t(key, **values)       the text of `key` in the session's language, its {placeholders} filled with `values`
+                           (numbers stay numbers: the catalogue formats them, e.g. "{p:.1%}")
+    language()             "en" or "fr": the session's choice (the sidebar's selector, a shared link's `lang`), else
+                           the browser's (`st.context.locale`), else English
+    tab_labels(key, ...)   a tab bar's labels in the session's language, its stored value moved to that language
+
+The catalogues are plain TOML files (`locales/en.toml`, `locales/fr.toml`), read once per process; a section
+`[explorer]` with `range_help = "..."` is the key "explorer.range_help". Widget values and session state never
+depend on the language (layer names, class indices, method ids, English option ids shown via `format_func`);
+only tab bars hold a label, which `tab_labels` moves to the language before the tabs are drawn and `tab_id`
+reads back as the English label (the id the code compares with).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from string import Formatter
+
+import streamlit as st
+
+from shapes_viz.ui import state
+
+LANGUAGES = {"en": "English", "fr": "Français"}  # each language's name in itself (the selector's options)
+DEFAULT = "en"
+LOCALES = Path(__file__).with_name("locales")
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """{key: text} of `lang`, from locales/<lang>.toml (read once per process).
+
+    Raises:
+        ValueError: an unknown language, or a value that is not text.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"Unknown language; known: {sorted(LANGUAGES)}. Received: lang={lang!r}")
+    with (LOCALES / f"{lang}.toml").open("rb") as file:
+        return dict(_flatten(tomllib.load(file)))
+
+
+def _flatten(table: dict, prefix: str = ""):
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield from _flatten(value, key + ".")
+        elif isinstance(value, str):
+            yield key, value
+        else:
+            raise ValueError(f"Catalogue values are text. Received: {key}={value!r}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The named placeholders of a catalogue text: "{p:.1%} of {name}" -> {"p", "name"}."""
+    return {field.split(".")[0].split("[")[0] for _, field, _, _ in Formatter().parse(text) if field}
+
+
+def text(lang: str, key: str, /, **values: object) -> str:
+    """The text of `key` in `lang`, formatted with `values` (English when `lang` lacks it).
+
+    Raises:
+        KeyError: no catalogue has `key` (a bug: tests/test_i18n.py checks every key the code uses).
+    """
+    found = catalogue(lang).get(key)
+    if found is None:
+        found = catalogue(DEFAULT)[key]
+    return found.format(**values)
+
+
+def browser_language() -> str:
+    """The browser's language if the app has it (navigator.language "fr-FR" -> "fr"), else English."""
+    try:
+        locale = st.context.locale
+    except Exception:  # noqa: BLE001 - no browser (AppTest, bare runs): English
+        return DEFAULT
+    if isinstance(locale, str) and locale:
+        code = re.split(r"[-_]", locale.strip())[0].lower()
+        if code in LANGUAGES:
+            return code
+    return DEFAULT
+
+
+def language() -> str:
+    """The session's language: its explicit choice, else the browser's."""
+    try:
+        chosen = st.session_state.get(state.LANGUAGE)
+    except Exception:  # noqa: BLE001 - outside a script run
+        chosen = None
+    return chosen if chosen in LANGUAGES else browser_language()
+
+
+def set_language(lang: str) -> None:
+    """Make `lang` the session's language (ignored unless it is one of LANGUAGES)."""
+    if lang in LANGUAGES:
+        st.session_state[state.LANGUAGE] = lang
+
+
+def t(key: str, /, **values: object) -> str:
+    """The text of `key` in the session's language, with its {placeholders} filled from `values`."""
+    return text(language(), key, **values)
+
+
+def class_name(index_or_name: int | str) -> str:
+    """A class's name as shown (circles -> "cercles"); the class index or English name stays the value."""
+    from shapes_viz.config import CLASS_NAMES
+
+    name = CLASS_NAMES[index_or_name] if isinstance(index_or_name, int) else str(index_or_name)
+    return t(f"class.{name}") if f"class.{name}" in catalogue(DEFAULT) else name
+
+
+def class_names() -> list[str]:
+    """Every class's shown name, in the model's order (for figure builders' labels)."""
+    from shapes_viz.config import CLASS_NAMES
+
+    return [class_name(i) for i in range(len(CLASS_NAMES))]
+
+
+def stored(key: str, /, **values: object) -> str:
+    """The English text of a "stored.*" key: what session state keeps (an input's label or message), whatever the
+    language; `shown` turns it into the session's language when it is drawn."""
+    return text(DEFAULT, key, **values)
+
+
+@cache
+def _stored_index() -> dict[str, str]:
+    return {value: key for key, value in catalogue(DEFAULT).items() if key.startswith("stored.")}
+
+
+def shown(value: str) -> str:
+    """A stored label or message as shown: the catalogue's text for the app's own ("your drawing"), others (file
+    names, a core error's text) as they are."""
+    key = _stored_index().get(value)
+    return t(key) if key else value
+
+
+def tab_key(prefix: str, tab: str) -> str:
+    """The catalogue key of a tab: ("view", "Why?") -> "view.why"."""
+    return f"{prefix}.{re.sub(r'[^a-z0-9]', '', tab.lower())}"
+
+
+def tab_id(value: object, prefix: str) -> object:
+    """The English label (the id the code compares with) of a tab label in any language; other values as they are."""
+    if not isinstance(value, str):
+        return value
+    for lang in LANGUAGES:
+        for key, shown in catalogue(lang).items():
+            if shown == value and key.startswith(prefix + "."):
+                return catalogue(DEFAULT)[key]
+    return value
+
+
+def tab_labels(widget_key: str, prefix: str, tabs: tuple[str, ...] | list[str]) -> list[str]:
+    """The labels of a tab bar whose ids are the English `tabs`, in the session's language.
+
+    A tab bar's value is its open tab's label: a value in another language (after a switch of language) or an id
+    (set by code: `state.INPUT_TAB = "Examples"`) is moved to this language before the tabs are drawn, so the same
+    tab stays open. Call right before `st.tabs(..., key=widget_key)`.
+    """
+    labels = [t(tab_key(prefix, tab)) for tab in tabs]
+    current = st.session_state.get(widget_key)
+    if isinstance(current, str) and current not in labels:
+        english = tab_id(current, prefix)
+        if english in tabs:
+            st.session_state[widget_key] = labels[list(tabs).index(english)]
+    return labels
