@@ -19,9 +19,8 @@ from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.explain.cells import CellExplanation, effective_receptive_field, explain_cell
 from shapes_viz.figures import cells as cell_figures
 from shapes_viz.ui import state
+from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded_callback
-
-HINT = "Click a cell of the heatmap to see how its value was computed."
 
 
 @guarded_callback("explorer")
@@ -69,27 +68,28 @@ def selected_cell(layer: str, channel: int, shape: tuple[int, ...]) -> tuple[int
 def render(engine: Any, x: np.ndarray, layer: str, unit: tuple[int, ...] | None) -> None:
     """The panel for `unit` of `layer` (None: a hint), for the model input `x` (1, 28, 28, 3) float32."""
     if unit is None:
-        st.caption(HINT)
+        st.caption(t("cell.hint"))
         return
     if not isinstance(engine, NumpyEngine):
-        st.info("The arithmetic of a cell is computed by the numpy engine, which reads .h5 model files only.")
+        st.info(t("cell.needs_h5"))
         return
     cell = explain_cell(engine, x, layer, unit)
-    where = f"row {unit[0]}, column {unit[1]}, channel {unit[2]}" if len(unit) == 3 else f"unit {unit[0]}"
-    st.markdown(f"##### How was {cell.value:.4f} computed? ({layer}, {where})")
+    where = (t("cell.where_map", row=unit[0], column=unit[1], channel=unit[2]) if len(unit) == 3
+             else t("cell.where_unit", unit=unit[0]))
+    st.markdown(t("cell.title", value=cell.value, layer=layer, where=where))
     box = (cell.box.top, cell.box.left, cell.box.bottom, cell.box.right)
     left, right = st.columns(2)
     with left:
         size = f"{cell.box.size[0]}x{cell.box.size[1]}"
-        clipped = " (clipped to the image)" if (cell.box.height, cell.box.width) != cell.box.size else ""
-        st.plotly_chart(cell_figures.receptive_field(x, box, title=f"Receptive field: {size} px{clipped}"),
+        clipped = t("cell.clipped") if (cell.box.height, cell.box.width) != cell.box.size else ""
+        st.plotly_chart(cell_figures.receptive_field(x, box, title=t("cell.receptive_title", size=size, clipped=clipped)),
                         key="cell_receptive_field", width="stretch", config={"displayModeBar": False})
     with right:
         erf = effective_receptive_field(engine, x, layer, unit)
-        st.plotly_chart(cell_figures.effective_receptive_field(erf, box), key="cell_effective_field",
+        st.plotly_chart(cell_figures.effective_receptive_field(erf, box, title=t("cell.effective_title")),
+                        key="cell_effective_field",
                         width="stretch", config={"displayModeBar": False})
-    st.caption("Left: every input pixel this cell can depend on. Right: how much each one really moves it "
-               "for this drawing (|d cell / d pixel|), exactly zero outside the box.")
+    st.caption(t("cell.fields_caption"))
     if cell.kind == "Conv2D":
         _conv(cell)
     elif cell.kind == "MaxPooling2D":
@@ -97,31 +97,28 @@ def render(engine: Any, x: np.ndarray, layer: str, unit: tuple[int, ...] | None)
     elif cell.kind == "Dense":
         _dense(cell)
     else:
-        st.markdown(f"`{layer}` ({cell.kind}) passes its input through unchanged at inference: the value is "
-                    "the previous layer's.")
+        st.markdown(t("cell.passes", layer=layer, kind=cell.kind))
 
 
 def _activation_line(cell: CellExplanation) -> str:
     if cell.activation == "relu":
-        return f"ReLU(max(0, {cell.pre_activation:.4f})) = **{cell.value:.4f}**, the heatmap's value."
+        return t("cell.relu", pre=cell.pre_activation, value=cell.value)
     if cell.activation == "linear":
-        return f"No activation: **{cell.value:.4f}**, the heatmap's value."
-    return f"{cell.activation}({cell.pre_activation:.4f}) = **{cell.value:.4f}**, the heatmap's value."
+        return t("cell.linear", value=cell.value)
+    return t("cell.other", activation=cell.activation, pre=cell.pre_activation, value=cell.value)
 
 
 def _conv(cell: CellExplanation) -> None:
     terms = np.asarray(cell.contributions)
     st.plotly_chart(
-        cell_figures.contributions(terms, cell.bias, title="Each input channel's sum of patch x kernel, then the bias"),
+        cell_figures.contributions(terms, cell.bias, title=t("cell.contributions_title")),
         key="cell_contributions", width="stretch", config={"displayModeBar": False},
     )
-    st.markdown(
-        f"Σ over {terms.size} input channels of (3x3 patch · 3x3 kernel) = {float(terms.sum()):.4f}; "
-        f"+ bias {cell.bias:.4f} = **{cell.pre_activation:.4f}** (pre-activation). " + _activation_line(cell)
-    )
+    st.markdown(t("cell.conv_sum", count=terms.size, total=float(terms.sum()), bias=cell.bias,
+                  pre=cell.pre_activation) + " " + _activation_line(cell))
     top = int(np.argmax(np.abs(terms)))
     kh = cell.patch.shape[0]
-    st.caption(f"The largest contribution: input channel {top} ({terms[top]:.4f}). Its patch and kernel:")
+    st.caption(t("cell.largest", channel=top, value=terms[top]))
     patch, kernel = st.columns(2)
     patch.dataframe(np.round(cell.patch[:, :, top], 4), key="cell_patch", width="stretch", height=38 + 35 * kh)
     kernel.dataframe(np.round(cell.kernel[:, :, top], 4), key="cell_kernel", width="stretch", height=38 + 35 * kh)
@@ -131,22 +128,17 @@ def _pool(cell: CellExplanation) -> None:
     window = cell.patch
     r, c = cell.winner["window"]
     values = ", ".join(f"{v:.4f}" for v in window.ravel() if np.isfinite(v))
-    st.markdown(
-        f"Max pooling keeps the largest of its {window.shape[0]}x{window.shape[1]} window [{values}]: "
-        f"**{cell.value:.4f}**, from the previous layer's row {cell.winner['input'][0]}, "
-        f"column {cell.winner['input'][1]} (window position {r}, {c}). Only that input gets a gradient."
-    )
+    st.markdown(t("cell.pool", h=window.shape[0], w=window.shape[1], values=values, value=cell.value,
+                  row=cell.winner["input"][0], column=cell.winner["input"][1], r=r, c=c))
 
 
 def _dense(cell: CellExplanation) -> None:
     rows = cell.contributions or []
     st.dataframe(
-        {"input": [r[0] for r in rows], "input value": [round(r[1], 4) for r in rows],
-         "weight": [round(r[2], 4) for r in rows], "input x weight": [round(r[3], 4) for r in rows]},
+        {t("cell.col_input"): [r[0] for r in rows], t("cell.col_value"): [round(r[1], 4) for r in rows],
+         t("cell.col_weight"): [round(r[2], 4) for r in rows], t("cell.col_term"): [round(r[3], 4) for r in rows]},
         key="cell_dense_terms", hide_index=True, width="stretch",
     )
     listed = sum(r[3] for r in rows)
-    st.markdown(
-        f"The {len(rows)} largest terms sum to {listed:.4f}; the other terms add {cell.rest:.4f}; + bias "
-        f"{cell.bias:.4f} = **{cell.pre_activation:.4f}** (pre-activation). " + _activation_line(cell)
-    )
+    st.markdown(t("cell.dense_sum", count=len(rows), listed=listed, rest=cell.rest, bias=cell.bias,
+                  pre=cell.pre_activation) + " " + _activation_line(cell))

@@ -19,6 +19,7 @@ from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.errors import ShapesVizError
 from shapes_viz.ui import cell_panel, channels_data, exports, lessons, resources, share, state
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import t
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
 
@@ -27,23 +28,19 @@ log = logging.getLogger("shapes_viz.ui")
 RANGE_CHANNEL = "this channel"
 RANGE_LAYER = "whole layer"
 RANGE_NETWORK = "whole network [0, max]"
-RANGES = (RANGE_CHANNEL, RANGE_LAYER, RANGE_NETWORK)
-STATS_LABEL = "Statistics of every channel (or unit) of this layer"
+RANGES = (RANGE_CHANNEL, RANGE_LAYER, RANGE_NETWORK)  # the radio's values (English ids); shown through RANGE_KEYS
+RANGE_KEYS = {RANGE_CHANNEL: "explorer.range_channel", RANGE_LAYER: "explorer.range_layer",
+              RANGE_NETWORK: "explorer.range_network"}
 # Kept because nothing cleaner orders the browser's drawing: messages arriving together are drawn in one pass,
 # so without this pause the grid's Plotly mount delays the heatmap asked for (figures: docs/benchmarks.md).
 GRID_AFTER_HEATMAP_S = 0.015
-RANGE_HELP = (
-    "this channel: each channel uses its own min..max, so faint channels look as bright as strong ones. "
-    "whole layer: one range for every channel of the layer. "
-    "whole network: [0, the largest activation of any layer] - the honest comparison between layers."
-)
 
 
 def shape_text(layer: LayerActivation) -> str:
     if layer.is_map:
         h, w, c = layer.values.shape
-        return f"{h}x{w}x{c} maps"
-    return f"{layer.values.shape[0]} units (vector)"
+        return t("explorer.shape_maps", h=h, w=w, c=c)
+    return t("explorer.shape_vector", units=layer.values.shape[0])
 
 
 def layer_label(layer: LayerActivation) -> str:
@@ -69,11 +66,12 @@ def _explorer(ctx: PageContext) -> None:
     acts = _current_activations(ctx)
     st.session_state[state.EXPLORER_READY] = acts is not None
     if acts is None:
-        st.info("Draw, upload or pick an example: the explorer then shows what every layer makes of it.")
+        st.info(t("explorer.no_input"))
         return
     layer = _layer_picker(acts)
     channel = _channel_picker(layer)
-    st.radio("Colour range", RANGES, key=state.COLOR_RANGE, horizontal=True, help=RANGE_HELP)
+    st.radio(t("explorer.range"), RANGES, key=state.COLOR_RANGE, horizontal=True, help=t("explorer.range_help"),
+             format_func=lambda value: t(RANGE_KEYS[value]))
     if layer.is_map:
         left, right = st.columns([1, 1.25])
         with left:
@@ -88,7 +86,7 @@ def _explorer(ctx: PageContext) -> None:
         mode = st.session_state[state.COLOR_RANGE]
         exports.render(ctx.identity, current_choice().x, acts, layer, channel, *_ranges(layer, mode, _network_max(acts)),
                        per_channel=mode == RANGE_CHANNEL)
-        with st.expander(lessons.WHAT_AM_I_LOOKING_AT, expanded=False):
+        with st.expander(t("lessons.what_am_i_looking_at"), expanded=False):
             st.markdown(lessons.layer_caption(ctx.loaded.engine, layer.name, layer.values, _dead_on_data(ctx, layer)))
     _stats_table(layer, channel)
     share.write_link()
@@ -150,9 +148,8 @@ def _layer_picker(acts: Activations) -> LayerActivation:
     labels = {layer.name: layer_label(layer) for layer in acts.layers}
     names = list(labels)
     name = st.selectbox(
-        "Layer", names, index=names.index(picked), key=state.LAYER, format_func=labels.__getitem__,
-        on_change=_layer_changed,
-        help="Every layer of the network with its type and output shape. Flatten and Dense outputs are vectors.",
+        t("explorer.layer"), names, index=names.index(picked), key=state.LAYER, format_func=labels.__getitem__,
+        on_change=_layer_changed, help=t("explorer.layer_help"),
     )
     if name not in labels:  # a value the browser kept from another model's picker
         name = picked
@@ -167,7 +164,7 @@ def _layer_changed() -> None:
 
 def _channel_picker(layer: LayerActivation) -> int:
     count = layer.channels
-    unit = "channel" if layer.is_map else "unit"
+    unit = t("explorer.channel") if layer.is_map else t("explorer.unit")
     channel = min(max(int(st.session_state.get(state.CHANNEL, 0)), 0), count - 1)
     if (
         channel != st.session_state.get(state.CHANNEL)
@@ -179,7 +176,7 @@ def _channel_picker(layer: LayerActivation) -> int:
     with left:
         if count > 1:
             st.slider(
-                f"{unit.capitalize()} (0 to {count - 1})", 0, count - 1, key=state.CHANNEL_SLIDER,
+                t("explorer.channel_slider", unit=unit.capitalize(), last=count - 1), 0, count - 1, key=state.CHANNEL_SLIDER,
                 on_change=_sync_channel, args=(state.CHANNEL_SLIDER,),
             )
     with right:
@@ -190,7 +187,8 @@ def _channel_picker(layer: LayerActivation) -> int:
     dead = np.flatnonzero(layer.stats.dead)
     if dead.size:
         listed = ", ".join(str(i) for i in dead[:40]) + (" ..." if dead.size > 40 else "")
-        st.caption(f":red[Dead {unit}s (never positive for this input), {dead.size} of {count}:] {listed}")
+        st.caption(t("explorer.dead_list", units=t("explorer.channels" if layer.is_map else "explorer.units"),
+                     dead=dead.size, count=count, listed=listed))
     return channel
 
 
@@ -221,8 +219,8 @@ def _ranges(layer: LayerActivation, mode: str, network_max: float) -> tuple[floa
 
 
 def _title(layer: LayerActivation, channel: int, unit: str) -> str:
-    dead = " (dead)" if layer.stats.dead[channel] else ""
-    return f"{layer.name} · {unit} {channel}{dead}"
+    dead = t("explorer.title_dead") if layer.stats.dead[channel] else ""
+    return t("explorer.title", layer=layer.name, unit=t(f"explorer.{unit}"), channel=channel, dead=dead)
 
 
 def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: float,
@@ -238,11 +236,9 @@ def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: 
     )
     stats = layer.stats
     if stats.dead[channel]:
-        st.markdown(":red-badge[dead] this channel is never positive for this input.")
-    st.caption(
-        f"min {stats.minimum[channel]:.4f} · max {stats.maximum[channel]:.4f} · "
-        f"mean {stats.mean[channel]:.4f} · zeros {stats.zero_fraction[channel]:.0%}"
-    )
+        st.markdown(t("explorer.dead_badge"))
+    st.caption(t("explorer.channel_stats", min=stats.minimum[channel], max=stats.maximum[channel],
+                 mean=stats.mean[channel], zeros=stats.zero_fraction[channel]))
 
 
 def _dead_on_data(ctx: PageContext, layer: LayerActivation) -> np.ndarray | None:
@@ -262,7 +258,7 @@ def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: fl
     grid = figures.layer_grid(
         layer.values, dead=layer.stats.dead, dead_on_data=dead_on_data, switched_off=off, selected=channel,
         per_channel=mode == RANGE_CHANNEL,
-        zmin=zmin, zmax=zmax, title=f"{layer.name}: all {layer.channels} channels (click one)",
+        zmin=zmin, zmax=zmax, title=t("explorer.grid_title", layer=layer.name, count=layer.channels),
         tile_px=56 if layer.channels > 32 else 64,
     )
     st.plotly_chart(
@@ -270,10 +266,9 @@ def _layer_grid(layer: LayerActivation, channel: int, mode: str, network_max: fl
         config=exports.svg_config(f"{layer.name}_grid", buttons_only=True),
     )
     st.caption(
-        "Orange: the selected channel. Red outline: dead for this input (never positive on it)."
-        + (" Grey dotted: dead on the whole data set." if dead_on_data is not None else
-           " Open the Channels view to mark the channels dead on the whole data set.")
-        + (" Crossed out: switched off." if off else "")
+        t("explorer.grid_caption")
+        + (t("explorer.grid_dead_on_data") if dead_on_data is not None else t("explorer.grid_open_channels"))
+        + (t("explorer.grid_off") if off else "")
     )
 
 
@@ -289,31 +284,30 @@ def _vector_view(layer: LayerActivation, unit: int, mode: str, network_max: floa
         key=state.VECTOR_BARS, width="stretch", selection_mode="points",
         on_select=functools.partial(cell_panel.bars_clicked, layer.name),
     )
-    st.caption(
-        f"{layer.name} is a vector of {layer.channels} numbers; unit {unit} = {float(layer.values[unit]):.4f}. "
-        "Red ticks: dead units (never positive for this input)."
-    )
+    st.caption(t("explorer.vector_caption", layer=layer.name, count=layer.channels, unit=unit,
+                 value=float(layer.values[unit])))
 
 
 def _stats_table(layer: LayerActivation, channel: int) -> None:
     stats = layer.stats
-    unit = "channel" if layer.is_map else "unit"
+    unit = t("explorer.channel") if layer.is_map else t("explorer.unit")
     # Lazy: the table (an Arrow conversion, tens of kB) is built and sent only while the expander is open.
     # A fixed label keeps it open across layers (the label is part of the expander's identity).
-    expander = st.expander(STATS_LABEL, expanded=False, key=state.STATS_OPEN, on_change="rerun")
+    expander = st.expander(t("explorer.stats"), expanded=False, key=state.STATS_OPEN, on_change="rerun")
     if not expander.open:
         return
     with expander:
-        st.caption(f"{layer.name}: {layer.channels} {unit}s.")
+        st.caption(t("explorer.stats_caption", layer=layer.name, count=layer.channels,
+                     units=t("explorer.channels" if layer.is_map else "explorer.units")))
         st.dataframe(
             {
                 unit: np.arange(layer.channels),
-                "min": stats.minimum.round(4),
-                "max": stats.maximum.round(4),
-                "mean": stats.mean.round(4),
-                "zeros %": (stats.zero_fraction * 100).round(1),
-                "dead": stats.dead,
+                t("explorer.col_min"): stats.minimum.round(4),
+                t("explorer.col_max"): stats.maximum.round(4),
+                t("explorer.col_mean"): stats.mean.round(4),
+                t("explorer.col_zeros"): (stats.zero_fraction * 100).round(1),
+                t("explorer.col_dead"): stats.dead,
             },
             hide_index=True, height=280, width="stretch", key="explorer_stats",
         )
-        st.caption(f"Selected: {unit} {channel}. Dead = never positive for this input.")
+        st.caption(t("explorer.stats_selected", unit=unit, channel=channel))
