@@ -25,42 +25,22 @@ from shapes_viz.explain.cells import receptive_box
 from shapes_viz.explain.faithfulness import Faithfulness, faithfulness, randomised, rank_correlation
 from shapes_viz.explain.methods import CAM_METHODS, METHODS, AttributionMap, attribute, map_layers
 from shapes_viz.figures.explain import attribution_map, map_pair, trust_curves
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import class_name, t
 from shapes_viz.ui.inputs import InputChoice, current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 Identity = resources.Identity
 
-LABELS = {"layercam": "LayerCAM", "gradcam": "Grad-CAM", "saliency": "Saliency (|gradient|)",
-          "smoothgrad": "SmoothGrad", "ig": "Integrated gradients", "occlusion": "Occlusion"}
 LIVE_METHODS = ("layercam", "gradcam", "saliency")  # a few ms each: they follow the pen
 PREDICTED = "predicted"
 TINY_MAP_CELLS = 9  # a map of at most 3x3 cells: each cell sees (nearly) the whole image
-NEEDS_H5 = ("Explanations run on the numpy engine, which reads .h5 model files; this model is served by "
-            "TensorFlow instead. Publish an .h5 model to see why it decides what it decides.")
-NO_INPUT = "Nothing to explain yet: draw, upload or pick an example; this view then shows which pixels mattered."
 
-CAPTIONS = {
-    "layercam": "**LayerCAM** at `{layer}`: in each cell of the layer, the activations times the positive part of "
-                "the class logit's gradient, summed over channels, then stretched over the input. Shows where this "
-                "layer found evidence. Caveat: only as sharp as the layer's map, and on line drawings it partly "
-                "traces the strokes whatever the weights (see the randomised network in the checks).",
-    "gradcam": "**Grad-CAM** at `{layer}`: the layer's channels weighted by their mean gradient, summed, then "
-               "ReLU. Caveat: one weight per channel for the whole map: at shallow layers it is all zero after "
-               "the ReLU for about one drawing in ten, and at `conv3_2` the map is 3x3. LayerCAM works at every depth.",
-    "saliency": "**Saliency**: |d logit / d pixel|, how strongly a tiny change of each pixel moves the class "
-                "logit. Caveat: local and speckled; it is large along the strokes even on a randomised network.",
-    "smoothgrad": "**SmoothGrad**: the saliency map averaged over {samples} noisy copies of the input (noise "
-                  "σ = {noise}). Less speckled than saliency, with the same caveats.",
-    "ig": "**Integrated gradients** from blank paper to your drawing: each pixel's share of the change of the "
-          "class logit. Signed: red is evidence for the class, blue against. Caveat: the answer depends on the "
-          "baseline (paper here: the usual black baseline would be all ink) and the shares add up only up to "
-          "the integration error below.",
-    "occlusion": "**Occlusion**: how much the class logit drops when a {patch}x{patch} paper patch covers each "
-                 "place (mean over the patches that cover a pixel). Signed: blue where covering raised the logit. "
-                 "Caveat: as coarse as the patch, and the slowest method.",
-}
+
+def method_label(method: str) -> str:
+    """A method's name as shown (its id stays the picker's value)."""
+    return t(f"why.method.{method}")
 
 # How often each map or check was computed (cache misses), for tests and diagnostics.
 EXPLAIN_RUNS: Counter[str] = Counter()
@@ -77,7 +57,7 @@ def attribution(identity: Identity, digest: str, method: str, target: int, layer
     return attribute(resources.load_engine(identity).engine, _x, method, target, layer or None)
 
 
-@st.cache_data(max_entries=32, show_spinner="Checking the map ...")
+@st.cache_data(max_entries=32, show_spinner=False)  # callers show a spinner in the session's language
 def trust(identity: Identity, digest: str, method: str, target: int, layer: str, _x: np.ndarray) -> Faithfulness:
     """Deletion and insertion of the map against random maps and the ink (see `explain.faithfulness`)."""
     EXPLAIN_RUNS["faithfulness"] += 1
@@ -121,12 +101,12 @@ class Subject:
 def _numpy_engine(ctx: PageContext) -> NumpyEngine | None:
     """The page's numpy engine, or None after saying why not; a model published since the page ran reruns it."""
     if ctx.identity is None or ctx.loaded is None:
-        st.info("No usable model: the Why view needs one (see the sidebar).")
+        st.info(t("why.no_model"))
         return None
     if resources.model_identity() != ctx.identity:
         st.rerun()  # a new model was published since the page ran: the whole page follows it
     if not isinstance(ctx.loaded.engine, NumpyEngine):
-        st.warning(f"{NEEDS_H5} Received: model={resources.shown_path(ctx.loaded.path)}")
+        st.warning(t("why.needs_h5", model=resources.shown_path(ctx.loaded.path)))
         return None
     return ctx.loaded.engine
 
@@ -138,7 +118,7 @@ def _subject(ctx: PageContext) -> Subject | None:
         return None
     choice = current_choice()
     if choice.x is None:
-        st.info(f"{NO_INPUT} ({choice.message})" if choice.message else NO_INPUT)
+        st.info(t("why.no_input_because", message=i18n.shown(choice.message)) if choice.message else t("why.no_input"))
         return None
     probabilities = resources.activations(ctx.identity, choice.digest, choice.x).probabilities
     method = _picked_method()
@@ -193,22 +173,21 @@ def _pickers(engine: NumpyEngine) -> None:
     picker the browser mounts afresh (after another tab) shows what was picked last."""
     columns = st.columns([1.1, 1.6, 1.2], vertical_alignment="bottom")
     with columns[0]:
-        method = _picker(st.selectbox, "Method", METHODS, state.WHY_METHOD, state.WHY_PICKED_METHOD,
-                         format_func=LABELS.__getitem__, help="How the map is computed; see the caption under it.")
+        method = _picker(st.selectbox, t("why.method_label"), METHODS, state.WHY_METHOD, state.WHY_PICKED_METHOD,
+                         format_func=method_label, help=t("why.method_help"))
     with columns[1]:
-        _picker(st.radio, "Explain the class", (PREDICTED, *CLASS_NAMES), state.WHY_TARGET, state.WHY_PICKED_TARGET,
-                format_func=lambda v: "the predicted one" if v == PREDICTED else v, horizontal=True,
-                help="Any class can be explained: 'why not a square?' shows the evidence for and against squares.")
+        _picker(st.radio, t("why.target_label"), (PREDICTED, *CLASS_NAMES), state.WHY_TARGET, state.WHY_PICKED_TARGET,
+                format_func=lambda v: t("why.predicted") if v == PREDICTED else class_name(v), horizontal=True,
+                help=t("why.target_help"))
     picked = st.session_state.get(state.PICKED_LAYER)
     if method not in CAM_METHODS:
         return
     layers = map_layers(engine)
     with columns[2]:
-        st.selectbox("Layer", layers, index=layers.index(default_layer(engine)), key=state.WHY_LAYER,
-                     on_change=_layer_changed, help="CAM methods explain one layer with (h, w) maps; "
-                     "the explorer's layer by default.")
+        st.selectbox(t("why.layer_label"), layers, index=layers.index(default_layer(engine)), key=state.WHY_LAYER,
+                     on_change=_layer_changed, help=t("why.layer_help"))
     if picked is not None and picked not in engine.layer_names:
-        st.info(f"The layer picked before, {picked}, is not in this model: showing {default_layer(engine)}.")
+        st.info(t("why.layer_gone", picked=picked, shown=default_layer(engine)))
 
 
 def _picker(widget, label: str, options: tuple[str, ...], key: str, plain_key: str, **kwargs) -> str:
@@ -240,90 +219,88 @@ def why_map(ctx: PageContext) -> None:
         if subject is None:
             return
         result = subject.map()
-        name = CLASS_NAMES[subject.target]
-        at = f" at {subject.layer}" if subject.layer else ""
+        name = class_name(subject.target)
+        at = t("why.at_layer", layer=subject.layer) if subject.layer else ""
         st.markdown(_explaining(subject))
         st.plotly_chart(
             attribution_map(subject.choice.x, result.values, signed=result.signed,
-                            title=f"{LABELS[subject.method]} for {name}{at}"),
+                            title=t("why.map_title", method=method_label(subject.method), name=name, at=at)),
             key="why_map", width="stretch", config={"displayModeBar": False},
         )
-        st.caption(CAPTIONS[subject.method].format(layer=subject.layer, samples=EXPLAIN.smoothgrad_samples,
-                                                   noise=EXPLAIN.smoothgrad_noise, patch=EXPLAIN.occlusion_patch))
+        st.caption(caption(subject.method, subject.layer))
         _warnings(subject, result)
+
+
+def caption(method: str, layer: str) -> str:
+    """What the map of `method` shows and its caveat."""
+    if method not in ("layercam", "gradcam", "saliency", "smoothgrad", "ig", "occlusion"):
+        return ""
+    return t(f"why.caption.{method}", layer=layer, samples=EXPLAIN.smoothgrad_samples, noise=EXPLAIN.smoothgrad_noise,
+             patch=EXPLAIN.occlusion_patch)
 
 
 def _explaining(subject: Subject) -> str:
     p = subject.probabilities
     winner = int(np.argmax(p))
-    name = CLASS_NAMES[subject.target]
+    name = class_name(subject.target)
     if subject.target == winner:
-        return f"Why **{name}**? The network's answer, with p = {p[winner]:.1%}. Red: evidence for {name}."
-    return (f"Why not **{name}**? The network gives it p = {p[subject.target]:.1%} and predicts "
-            f"{CLASS_NAMES[winner]} ({p[winner]:.1%}). Red: evidence for {name} all the same.")
+        return t("why.why", name=name, p=p[winner])
+    return t("why.why_not", name=name, p=p[subject.target], winner=class_name(winner), pw=p[winner])
 
 
 def _warnings(subject: Subject, result: AttributionMap) -> None:
     if result.layer_map is not None and result.layer_map.size <= TINY_MAP_CELLS:
         h, w = result.layer_map.shape
         box = receptive_box(subject.engine, subject.layer, h // 2, w // 2)
-        st.warning(f"At {subject.layer} the map is {h}x{w}: each cell sees {box.size[0]}x{box.size[1]} input "
-                   f"pixels, (nearly) the whole {subject.engine.input_shape[0]}x{subject.engine.input_shape[1]} image, "
-                   "so the map says little about where. Pick an earlier layer.")
+        st.warning(t("why.tiny_map", layer=subject.layer, h=h, w=w, bh=box.size[0], bw=box.size[1],
+                     ih=subject.engine.input_shape[0], iw=subject.engine.input_shape[1]))
     if not np.any(result.values):
-        st.info("The map is zero everywhere: nothing in it counts as evidence for this class"
-                + (" (Grad-CAM's ReLU removed it all; LayerCAM keeps each cell's positive part)."
-                   if subject.method == "gradcam" else "."))
+        st.info(t("why.zero_map") + (t("why.zero_gradcam") if subject.method == "gradcam" else "."))
     if subject.method == "ig":
         d = result.details
         with st.container(key="why_completeness"):
-            st.markdown(
-                f"**Completeness**: the map sums to {d['sum']:.4f}; logit(drawing) - logit(blank paper) = "
-                f"{d['logit_difference']:.4f}. Error {d['completeness_error']:.4f} "
-                f"({d['relative_error']:.1%} of the difference) with {int(d['steps'])} steps."
-            )
-            st.caption("More steps do not make the error fall steadily on a network of ReLUs and max-pools: "
-                       "the path crosses kinks that a finite sum of gradients misses or hits by chance.")
+            st.markdown(t("why.completeness", sum=d["sum"], difference=d["logit_difference"],
+                          error=d["completeness_error"], relative=d["relative_error"], steps=int(d["steps"])))
+            st.caption(t("why.completeness_caption"))
 
 
 @st.fragment(key=state.WHY_TRUST_FRAGMENT)
 def why_trust(ctx: PageContext) -> None:
     """Can you trust this map? Computed on demand (hundreds of ms): the toggle reruns this fragment alone."""
     with guarded("why"):
-        on = st.toggle("Can you trust this map?", key=state.WHY_TRUST,
-                       help="Deletion and insertion scores against random maps and the ink, and the same method on a "
-                            "randomised network. Takes up to a second or two.")
+        on = st.toggle(t("why.trust"), key=state.WHY_TRUST, help=t("why.trust_help"))
         if not on:
-            st.caption("Turn on to check the map: does deleting its most important pixels first kill the class "
-                       "faster than deleting random pixels, or the ink? Does it change when the weights are random?")
+            st.caption(t("why.trust_off"))
             return
         subject = _subject(ctx)
         if subject is None:
             return
         args = (subject.identity, subject.choice.digest, subject.method, subject.target, subject.layer,
                 subject.choice.x)
-        _faithfulness_panel(trust(*args))
+        with st.spinner(t("spinner.checking_map")):
+            scores = trust(*args)
+        _faithfulness_panel(scores)
         _randomised_panel(subject, subject.map(), randomised_attribution(*args))
 
 
 def _faithfulness_panel(scores: Faithfulness) -> None:
-    rows = {"this map": (scores.deletion, scores.insertion), "random maps": (scores.random_deletion,
-            scores.random_insertion), "ink": (scores.ink_deletion, scores.ink_insertion)}
+    rows = {t("why.this_map"): (scores.deletion, scores.insertion), t("why.random_maps"): (scores.random_deletion,
+            scores.random_insertion), t("why.ink"): (scores.ink_deletion, scores.ink_insertion)}
     st.plotly_chart(
         trust_curves(scores.deletion.fractions, {k: d.probabilities for k, (d, _) in rows.items()},
                      {k: i.probabilities for k, (_, i) in rows.items()},
                      names=[f"{k} ({d.area:.2f} / {i.area:.2f})" for k, (d, i) in rows.items()]),
         key="why_trust_curves", width="stretch", config={"displayModeBar": False},
     )
-    st.caption(f"In brackets: the areas under deletion / insertion. Random maps: the mean of {EXPLAIN.random_maps} "
-               "random pixel orders. Ink: the drawing's own ink taken as the map, darkest first.")
+    st.caption(t("why.trust_caption", count=EXPLAIN.random_maps))
     st.markdown(reading(scores))
+    deletion, insertion = t("why.col_deletion"), t("why.col_insertion")
     st.dataframe(
-        {"reference": list(rows), "deletion area": [d.area for d, _ in rows.values()],
-         "insertion area": [i.area for _, i in rows.values()]},
+        {t("why.col_reference"): list(rows), deletion: [d.area for d, _ in rows.values()],
+         insertion: [i.area for _, i in rows.values()]},
         hide_index=True, key="why_trust_scores",
-        column_config={"deletion area": st.column_config.NumberColumn(format="%.3f", help="lower is better"),
-                       "insertion area": st.column_config.NumberColumn(format="%.3f", help="higher is better")},
+        column_config={deletion: st.column_config.NumberColumn(format="%.3f", help=t("why.lower_better")),
+                       insertion: st.column_config.NumberColumn(format="%.3f", help=t("why.higher_better"))},
     )
 
 
@@ -332,24 +309,25 @@ def reading(scores: Faithfulness) -> str:
 
     def verdict(better_than_random: bool, better_than_ink: bool) -> str:
         if better_than_random and better_than_ink:
-            return "beats random and ink"
+            return t("why.beats_both")
         if better_than_random:
-            return "beats random, does not beat ink"
-        return "does not beat random" + (" (but beats ink)" if better_than_ink else "")
+            return t("why.beats_random")
+        return t("why.beats_none") + (t("why.beats_ink") if better_than_ink else "")
 
     deletion = verdict(scores.deletion.area < scores.random_deletion.area, scores.deletion.area < scores.ink_deletion.area)
     insertion = verdict(scores.insertion.area > scores.random_insertion.area,
                         scores.insertion.area > scores.ink_insertion.area)
-    return f"**Deletion**: {deletion}. **Insertion**: {insertion}."
+    return t("why.reading", deletion=deletion, insertion=insertion)
 
 
 def _randomised_panel(subject: Subject, result: AttributionMap, random_result: AttributionMap) -> None:
-    st.markdown("**Same method on a randomised network** (every weight re-drawn at random)")
-    st.plotly_chart(map_pair(subject.choice.x, result.values, random_result.values, signed=result.signed),
+    st.markdown(t("why.randomised"))
+    st.plotly_chart(map_pair(subject.choice.x, result.values, random_result.values, signed=result.signed,
+                             titles=(t("why.trained_network"), t("why.randomised_network"))),
                     key="why_randomised", width="stretch", config={"displayModeBar": False})
     correlation = rank_correlation(result.values, random_result.values)
-    st.metric("Rank correlation (Spearman)", f"{correlation:.2f}")
+    st.metric(t("why.correlation"), f"{correlation:.2f}")
     if correlation >= 0.5:
-        st.caption("Much alike: this map shows the drawing's strokes more than what the network learnt.")
+        st.caption(t("why.alike"))
     else:
-        st.caption("Different: the map depends on the trained weights, as a map of what the network learnt should.")
+        st.caption(t("why.different"))
