@@ -16,42 +16,21 @@ import streamlit as st
 
 from shapes_viz.compare.morph import STEPS, Morph, morph
 from shapes_viz.compare.similarity import layer_similarity
-from shapes_viz.config import CLASS_NAMES
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.figures import channel_heatmap, input_image
 from shapes_viz.figures.compare import ab_bars, ab_heatmaps, input_pair, morph_curve, probability_pair, similarity_chart
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import class_names, shown, t
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
 
-TEXT = {
-    "no_model": "No model loaded.",
-    "no_b": "B is the current input: draw, upload or pick one (a top drawing in Channels, a dot in Where?).",
-    "no_a": "Pin the current input as A, then draw, upload or pick B: this view compares them.",
-    "pin": "Pin the current input as A",
-    "unpin": "Forget A",
-    "pinned": "A: {label}. B: the current input ({b}).",
-    "heatmaps": "**{layer}, channel {channel}**: A, B and A - B (A and B on one colour range; A - B from blue, "
-                "B larger, to red, A larger, on the same magnitude).",
-    "vector": "**{layer}** is a vector: A's and B's {units} units.",
-    "similarity_title": "How alike A and B look to each layer (cosine similarity of their activations)",
-    "similarity": "Early layers see strokes and edges: two drawings look alike there whatever their class. Deep "
-                  "layers see classes: on the test set, same-class pairs minus different-class pairs differ by "
-                  "about 0.02 at conv1_1, 0.16 at conv2_2 and 0.68 at conv3_2: the network decides in its third block.",
-    "morph_title": "Morph from A to B: every class's probability along the way",
-    "morph_slider": "Step (0 = A, {last} = B)",
-    "morph_flips": "The predicted class flips at t = {where}.",
-    "morph_none": "The predicted class never changes along the way.",
-    "morph_step": "Step {step}: {p:.0%} {name}",
-    "needs_h5": "The morph runs on the numpy engine, which reads .h5 model files only.",
-}
 
 
 def pin_button(place: str) -> None:
     """A "Pin the current input as A" button (`place` makes its key unique on the page)."""
     choice = current_choice()
-    st.button(TEXT["pin"], key=f"{state.PIN_A}_{place}", on_click=_pin, disabled=choice.x is None,
+    st.button(t("compare.pin"), key=f"{state.PIN_A}_{place}", on_click=_pin, disabled=choice.x is None,
               icon=":material/push_pin:")
 
 
@@ -86,7 +65,7 @@ def compare(ctx: PageContext) -> None:
 
 def _compare(ctx: PageContext) -> None:
     if ctx.loaded is None or ctx.identity is None:
-        st.info(TEXT["no_model"])
+        st.info(t("compare.no_model"))
         return
     choice = current_choice()
     pinned = st.session_state.get(state.COMPARE_A)
@@ -94,14 +73,14 @@ def _compare(ctx: PageContext) -> None:
     with right:
         pin_button("compare")
         if pinned:
-            st.button(TEXT["unpin"], key=state.UNPIN_A, on_click=_unpin)
+            st.button(t("compare.unpin"), key=state.UNPIN_A, on_click=_unpin)
     if not pinned:
-        left.info(TEXT["no_a"])
+        left.info(t("compare.no_a"))
         return
     if choice.x is None:
-        left.info(TEXT["no_b"])
+        left.info(t("compare.no_b"))
         return
-    left.markdown(TEXT["pinned"].format(label=pinned["label"], b=choice.label or choice.source))
+    left.markdown(t("compare.pinned", label=shown(pinned["label"]), b=shown(choice.label or choice.source)))
     off = state.knockout()
     acts_a = resources.activations(ctx.identity, pinned["digest"], pinned["x"], off)
     acts_b = resources.activations(ctx.identity, choice.digest, choice.x, off)
@@ -110,21 +89,21 @@ def _compare(ctx: PageContext) -> None:
         st.plotly_chart(input_pair(pinned["x"], choice.x), key="compare_inputs", width="stretch",
                         config={"displayModeBar": False})
     with top_right:
-        st.plotly_chart(probability_pair(acts_a.probabilities, acts_b.probabilities, CLASS_NAMES),
+        st.plotly_chart(probability_pair(acts_a.probabilities, acts_b.probabilities, class_names()),
                         key="compare_probabilities", width="stretch", config={"displayModeBar": False})
     layer, channel = _pickers(acts_a)
     a_values, b_values = acts_a.layer(layer).values, acts_b.layer(layer).values
     if a_values.ndim == 3:
-        st.markdown(TEXT["heatmaps"].format(layer=layer, channel=channel))
+        st.markdown(t("compare.heatmaps", layer=layer, channel=channel))
         st.plotly_chart(ab_heatmaps(a_values[:, :, channel], b_values[:, :, channel]), key="compare_heatmaps",
                         width="stretch")
     else:
-        st.markdown(TEXT["vector"].format(layer=layer, units=len(a_values)))
+        st.markdown(t("compare.vector", layer=layer, units=len(a_values)))
         st.plotly_chart(ab_bars(a_values, b_values), key="compare_bars", width="stretch")
     similarity = layer_similarity(acts_a, acts_b)
     st.plotly_chart(similarity_chart([l.name for l in acts_a.layers], similarity, selected=layer,
-                                     title=TEXT["similarity_title"]), key="compare_similarity", width="stretch")
-    st.caption(TEXT["similarity"])
+                                     title=t("compare.similarity_title")), key="compare_similarity", width="stretch")
+    st.caption(t("compare.similarity"))
     _morph(ctx, pinned, choice, off, layer, channel)
 
 
@@ -138,8 +117,8 @@ def _pickers(acts) -> tuple[str, int]:
     st.session_state[state.COMPARE_LAYER] = picked
     st.session_state[state.COMPARE_CHANNEL] = channel
     left, right = st.columns([3, 1])
-    left.selectbox("Layer", names, key=state.COMPARE_LAYER, on_change=_layer_changed)
-    right.number_input("Channel" if acts.layer(picked).is_map else "Unit", 0, count - 1, step=1,
+    left.selectbox(t("compare.layer"), names, key=state.COMPARE_LAYER, on_change=_layer_changed)
+    right.number_input(t("compare.channel") if acts.layer(picked).is_map else t("compare.unit"), 0, count - 1, step=1,
                        key=state.COMPARE_CHANNEL, on_change=_channel_changed)
     return picked, channel
 
@@ -155,34 +134,34 @@ def _channel_changed() -> None:
 
 
 def _morph(ctx: PageContext, pinned: dict, choice, off, layer: str, channel: int) -> None:
-    st.markdown(f"#### {TEXT['morph_title']}")
+    st.markdown("#### " + t("compare.morph_title"))
     if not isinstance(ctx.loaded.engine, NumpyEngine):
-        st.info(TEXT["needs_h5"])
+        st.info(t("compare.needs_h5"))
         return
     result = morph_of(ctx.identity, pinned["digest"], choice.digest, off, pinned["x"], choice.x)
-    step = st.slider(TEXT["morph_slider"].format(last=STEPS - 1), 0, STEPS - 1, key=state.MORPH_STEP)
+    step = st.slider(t("compare.morph_slider", last=STEPS - 1), 0, STEPS - 1, key=state.MORPH_STEP)
     flips = result.flips()
-    st.plotly_chart(morph_curve(result.t, result.probabilities, CLASS_NAMES, flips=flips, position=step),
+    st.plotly_chart(morph_curve(result.t, result.probabilities, class_names(), flips=flips, position=step),
                     key="morph_curve", width="stretch")
     if flips:
-        st.caption(TEXT["morph_flips"].format(where=", ".join(f"{float(result.t[i]):.2f}" for i in flips)))
+        st.caption(t("compare.morph_flips", where=", ".join(f"{float(result.t[i]):.2f}" for i in flips)))
     else:
-        st.caption(TEXT["morph_none"])
+        st.caption(t("compare.morph_none"))
     probabilities = result.probabilities[step]
     winner = int(np.argmax(probabilities))
     left, right = st.columns(2)
     with left:
         st.plotly_chart(input_image(result.inputs[step:step + 1], height=260), key="morph_input", width="stretch",
                         config={"displayModeBar": False})
-        st.caption(TEXT["morph_step"].format(step=step, p=float(probabilities[winner]), name=CLASS_NAMES[winner]))
+        st.caption(t("compare.morph_step", step=step, p=float(probabilities[winner]), name=class_names()[winner]))
     values = result.layer(layer)[step]
     with right:
         if values.ndim == 3:
             along = result.layer(layer)[..., channel]  # one colour range for every step: sliding compares
             low, high = float(along.min()), float(along.max())
             st.plotly_chart(channel_heatmap(values[:, :, channel], zmin=low, zmax=max(high, low + 1e-6),
-                                            title=f"{layer} · channel {channel} at step {step}", height=300),
+                                            title=t("compare.morph_heatmap_title", layer=layer, channel=channel, step=step), height=300),
                             key="morph_heatmap", width="stretch")
         else:
-            st.plotly_chart(ab_bars(result.layer(layer)[0], values, title=f"{layer}: A and step {step}"),
+            st.plotly_chart(ab_bars(result.layer(layer)[0], values, title=t("compare.morph_bars_title", layer=layer, step=step)),
                             key="morph_bars", width="stretch")

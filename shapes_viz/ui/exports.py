@@ -18,15 +18,8 @@ from shapes_viz.config import CLASS_NAMES
 from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.figures import grid_columns
 from shapes_viz.ui import state
+from shapes_viz.ui.i18n import t
 
-TEXT = {
-    "heatmap": "Heatmap (PNG)",
-    "grid": "Layer grid (PNG)",
-    "npz": "Everything (.npz)",
-    "help_png": "The colours of the page, each cell a {scale}x{scale} block; SVG: the chart's camera button.",
-    "help_npz": "The model input, every layer's output, the probabilities, the model file's SHA-256 and the app "
-                "version, as one numpy .npz archive.",
-}
 HEATMAP_SCALE = 16
 GRID_SCALE = 4
 
@@ -53,20 +46,20 @@ def render(identity, x: np.ndarray, acts: Activations, layer: LayerActivation, c
     if layer.is_map:
         values = np.array(layer.values, dtype=np.float32)
         columns[0].download_button(
-            TEXT["heatmap"], lambda: heatmap_png(values[:, :, channel], zmin, zmax, HEATMAP_SCALE),
+            t("exports.heatmap"), lambda: heatmap_png(values[:, :, channel], zmin, zmax, HEATMAP_SCALE),
             file_name=f"{stem}.png", mime="image/png", key=state.EXPORT_HEATMAP, on_click="ignore",
-            icon=":material/image:", help=TEXT["help_png"].format(scale=HEATMAP_SCALE),
+            icon=":material/image:", help=t("exports.help_png", scale=HEATMAP_SCALE),
         )
         columns[1].download_button(
-            TEXT["grid"], lambda: grid_png(values, grid_columns(layer.channels), per_channel=per_channel,
+            t("exports.grid"), lambda: grid_png(values, grid_columns(layer.channels), per_channel=per_channel,
                                            zmin=zmin, zmax=zmax, scale=GRID_SCALE),
             file_name=f"{layer.name}_grid.png", mime="image/png", key=state.EXPORT_GRID, on_click="ignore",
-            icon=":material/grid_view:", help=TEXT["help_png"].format(scale=GRID_SCALE),
+            icon=":material/grid_view:", help=t("exports.help_png", scale=GRID_SCALE),
         )
     digest = model_digest(identity) if identity else ""
     columns[2].download_button(
-        TEXT["npz"], lambda: npz_bytes(x, acts, model_sha256=digest,
+        t("exports.npz"), lambda: npz_bytes(x, acts, model_sha256=digest,
                                        app_version=__version__, class_names=CLASS_NAMES),
         file_name="shapes_viz_input.npz", mime="application/octet-stream", key=state.EXPORT_NPZ,
-        on_click="ignore", icon=":material/download:", help=TEXT["help_npz"],
+        on_click="ignore", icon=":material/download:", help=t("exports.help_npz"),
     )

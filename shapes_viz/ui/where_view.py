@@ -18,7 +18,6 @@ import streamlit as st
 
 from shapes_viz.channels.scan import load_splits
 from shapes_viz.compare import pca
-from shapes_viz.config import CLASS_NAMES
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.errors import DatasetError
 from shapes_viz.figures import selected_channel
@@ -26,20 +25,11 @@ from shapes_viz.figures.compare import pca_scatter
 from shapes_viz.ui import channels_data, resources, state
 from shapes_viz.ui.compare_view import pin_button
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import class_names, t
 from shapes_viz.ui.inputs import current_choice, pick_file
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 LAYERS = ("dense", "pool3")  # the layers offered (those the model has); the first is the default
-TEXT = {
-    "no_model": "No model loaded.",
-    "needs_h5": "This view runs the data set through the numpy engine, which reads .h5 model files only.",
-    "no_data": "{error} This view places your drawing among those of the data folder ({folder}).",
-    "layer": "Layer",
-    "title": "{count} drawings in a 2-D PCA of {layer} ({explained:.0%} of the variance kept)",
-    "caption": "Colour: true class; red outline: misclassified ({wrong}). The star is the current input, placed "
-               "with the same PCA (no refitting: instant). Hover a dot for its file; click it to make it the input.",
-    "no_input": "Draw, upload or pick a drawing: a star then shows where it sits.",
-}
 
 
 @dataclass(frozen=True)
@@ -53,7 +43,7 @@ class Placement:
     names: tuple[str, ...]  # the paths as the page shows them
 
 
-@st.cache_resource(max_entries=2, show_spinner="Running the data set through the network ...")
+@st.cache_resource(max_entries=2, show_spinner=False)  # `placement`'s callers show a spinner in the session's language
 def dataset_outputs(identity: resources.Identity, data_dir: str, fingerprint: str) -> dict:
     """{"labels", "paths", "probabilities", <layer>: (N, ...) float32 for each of LAYERS}: one batched forward pass."""
     engine = resources.load_engine(identity).engine
@@ -86,21 +76,22 @@ def where(ctx: PageContext) -> None:
 
 def _where(ctx: PageContext) -> None:
     if ctx.loaded is None or ctx.identity is None:
-        st.info(TEXT["no_model"])
+        st.info(t("where.no_model"))
         return
     engine = ctx.loaded.engine
     if not isinstance(engine, NumpyEngine):
-        st.info(TEXT["needs_h5"])
+        st.info(t("where.needs_h5"))
         return
     data_dir = str(ctx.data_dir)
     try:
         fingerprint = channels_data.fingerprint(data_dir)
         offered = [name for name in LAYERS if name in engine.layer_names]
         left, right = st.columns([3, 1], vertical_alignment="bottom")
-        layer = left.radio(TEXT["layer"], offered, horizontal=True, key=state.WHERE_LAYER)
-        fitted = placement(ctx.identity, data_dir, fingerprint, layer)
+        layer = left.radio(t("where.layer"), offered, horizontal=True, key=state.WHERE_LAYER)
+        with st.spinner(t("spinner.dataset_outputs")):
+            fitted = placement(ctx.identity, data_dir, fingerprint, layer)
     except DatasetError as exc:
-        st.info(TEXT["no_data"].format(error=exc, folder=resources.shown_path(data_dir)))
+        st.info(t("where.no_data", error=exc, folder=resources.shown_path(data_dir)))
         return
     with right:
         pin_button("where")
@@ -110,17 +101,17 @@ def _where(ctx: PageContext) -> None:
         values = resources.activations(ctx.identity, choice.digest, choice.x).layer(layer).values
         current = fitted.pca.project(values)[0]
     explained = fitted.pca.explained
-    title = TEXT["title"].format(count=len(fitted.labels), layer=layer, explained=float(explained.sum()))
+    title = t("where.title", count=len(fitted.labels), layer=layer, explained=float(explained.sum()))
     st.plotly_chart(
-        pca_scatter(fitted.pca.points, fitted.labels, fitted.predicted, CLASS_NAMES, fitted.names,
+        pca_scatter(fitted.pca.points, fitted.labels, fitted.predicted, class_names(), fitted.names,
                     explained=explained, layer=layer, current=current, title=title),
         key=state.WHERE_SCATTER, width="stretch", selection_mode="points",
         on_select=functools.partial(_clicked, fitted.paths),
     )
     wrong = int((fitted.predicted != fitted.labels).sum())
-    st.caption(TEXT["caption"].format(wrong=wrong))
+    st.caption(t("where.caption", wrong=wrong))
     if choice.x is None:
-        st.info(TEXT["no_input"])
+        st.info(t("where.no_input"))
 
 
 @guarded_callback("where")
