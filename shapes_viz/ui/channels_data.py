@@ -27,7 +27,7 @@ def fingerprint(data_dir: str) -> str:
     return folder_fingerprint(data_dir)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Scanning the data set through every layer ...")
+@st.cache_resource(max_entries=2, show_spinner=False)  # callers show a spinner in the session's language
 def dataset_scan(identity: Identity, data_dir: str, fingerprint: str) -> DatasetScan:
     """Every channel's top and bottom drawings over both splits of `data_dir` (about a second).
 
@@ -63,18 +63,18 @@ def accuracy_off(identity: Identity, data_dir: str, fingerprint: str, off: Off) 
     return accuracy_with(load_engine(identity).engine, test_images(data_dir, fingerprint), dict(off))
 
 
-@st.cache_data(max_entries=64, show_spinner="Switching each channel off in turn ...")
+@st.cache_data(max_entries=64, show_spinner=False)  # callers show a spinner in the session's language
 def harmful(identity: Identity, data_dir: str, fingerprint: str, layer: str, off: Off, count: int = 5) -> list[ChannelLoss]:
     """The `count` channels of `layer` whose loss (on top of `off`) hurts test-set accuracy most."""
     return most_harmful(load_engine(identity).engine, test_images(data_dir, fingerprint), layer, count, dict(off))
 
 
-@st.cache_data(max_entries=512, show_spinner="Optimising the image ...")
+@st.cache_data(max_entries=512, show_spinner=False)  # callers show a spinner in the session's language
 def channel_visual(identity: Identity, layer: str, channel: int, seed: int) -> Visualization:
     return channel_image(load_engine(identity).engine, layer, channel, seed=seed)
 
 
-@st.cache_data(max_entries=16, show_spinner="Optimising the class images ...")
+@st.cache_data(max_entries=16, show_spinner=False)  # callers show a spinner in the session's language
 def class_visual(identity: Identity, target: int, seed: int) -> Visualization:
     return class_image(load_engine(identity).engine, target, seed=seed)
 

@@ -24,49 +24,50 @@ from shapes_viz.errors import DatasetError
 from shapes_viz.explain.cells import receptive_box
 from shapes_viz.ui import channels_data, resources, state
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.i18n import class_name, t
 from shapes_viz.ui.inputs import pick_file
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 SEED = 0
-NEEDS_H5 = "The Channels view runs on the numpy engine, which reads .h5 model files only."
 
 
 def channels(ctx: PageContext) -> None:
     """The view (a tab of `views.VIEWS`)."""
     if ctx.loaded is None or ctx.identity is None:
-        st.info("No model loaded.")
+        st.info(t("common.no_model"))
         return
     engine = ctx.loaded.engine
     if not isinstance(engine, NumpyEngine):
-        st.info(NEEDS_H5)
+        st.info(t("channels.needs_h5"))
         return
     data_dir = str(ctx.data_dir)
     try:
         fingerprint = channels_data.fingerprint(data_dir)
-        scan = channels_data.dataset_scan(ctx.identity, data_dir, fingerprint)
+        with st.spinner(t("spinner.scanning")):
+            scan = channels_data.dataset_scan(ctx.identity, data_dir, fingerprint)
     except DatasetError as exc:
-        st.info(f"{exc} The Channels view ranks the drawings of the data folder ({resources.shown_path(data_dir)}).")
+        st.info(t("channels.no_data", error=exc, folder=resources.shown_path(data_dir)))
         return
     names = list(engine.layer_names)
     layer = st.session_state.get(state.PICKED_LAYER)
     layer = layer if layer in names else names[0]
     count = engine.output_shapes[names.index(layer)][-1]
     channel = min(max(int(st.session_state.get(state.CHANNEL, 0) or 0), 0), count - 1)
-    unit = "channel" if len(engine.output_shapes[names.index(layer)]) == 3 else "unit"
+    unit = t("explorer.channel") if len(engine.output_shapes[names.index(layer)]) == 3 else t("explorer.unit")
+    units = t("explorer.channels") if len(engine.output_shapes[names.index(layer)]) == 3 else t("explorer.units")
     layer_scan = scan.layer(layer)
     dead = int(layer_scan.dead.sum())
-    st.markdown(f"#### `{layer}` {unit} {channel} (pick them in the Explorer)")
-    st.caption(f"Dead on the data set: {dead} of {count} {unit}s of {layer} are never positive on any of the "
-               f"{len(scan.paths)} drawings of {resources.shown_path(data_dir)} (the explorer's red outline is "
-               "'dead for this input', a different thing).")
+    st.markdown(t("channels.heading", layer=layer, unit=unit, channel=channel))
+    st.caption(t("channels.dead_on_data", dead=dead, count=count, units=units, layer=layer, drawings=len(scan.paths),
+                 folder=resources.shown_path(data_dir)))
     if scan.skipped:
-        st.caption(f"{len(scan.skipped)} files of the data folder could not be read and were left out: "
-                   + ", ".join(resources.shown_path(path) for path, _ in scan.skipped[:5])
-                   + (" ..." if len(scan.skipped) > 5 else ""))
+        st.caption(t("channels.skipped", count=len(scan.skipped),
+                     files=", ".join(resources.shown_path(path) for path, _ in scan.skipped[:5])
+                     + (" ..." if len(scan.skipped) > 5 else "")))
     with guarded("top drawings"):
         _top_drawings(engine, scan, layer, channel, unit)
     with guarded("knock-out"):
-        _knockout(ctx, engine, layer, channel, count, unit, data_dir, fingerprint)
+        _knockout(ctx, engine, layer, channel, count, (unit, units), data_dir, fingerprint)
     with guarded("channel image"):
         _channel_image(ctx, engine, scan, layer, channel, unit)
     with guarded("class images"):
@@ -84,53 +85,55 @@ def _thumbnails(engine: NumpyEngine, scan: DatasetScan, layer: str, channel: int
         image = thumbnail(scan.images[index], (box.top, box.left, box.bottom, box.right))
         with column:
             st.image(image, width="content")
-            st.caption(f"{layer_scan.maxima[index, channel]:.3f} · {CLASS_NAMES[int(scan.labels[index])]}")
-            st.button("Use", key=f"{key}_{rank}", on_click=pick_file, args=(scan.paths[index],),
-                      help=f"Make {resources.shown_path(scan.paths[index])} the input")
+            st.caption(f"{layer_scan.maxima[index, channel]:.3f} · {class_name(int(scan.labels[index]))}")
+            st.button(t("channels.use"), key=f"{key}_{rank}", on_click=pick_file, args=(scan.paths[index],),
+                      help=t("channels.use_help", file=resources.shown_path(scan.paths[index])))
 
 
 def _top_drawings(engine: NumpyEngine, scan: DatasetScan, layer: str, channel: int, unit: str) -> None:
     layer_scan = scan.layer(layer)
-    st.markdown(f"**The drawings that excite it most** (maximum pre-activation over the map; the box is the "
-                f"receptive field of the strongest {unit} position, with 2 pixels around it)")
+    st.markdown(t("channels.top", unit=unit))
     _thumbnails(engine, scan, layer, channel, layer_scan.top[channel], state.TOP_DRAWING)
-    with st.expander("... and the least", expanded=False):
+    with st.expander(t("channels.bottom"), expanded=False):
         _thumbnails(engine, scan, layer, channel, layer_scan.bottom[channel], state.BOTTOM_DRAWING)
 
 
-def _knockout(ctx: PageContext, engine: NumpyEngine, layer: str, channel: int, count: int, unit: str,
+def _knockout(ctx: PageContext, engine: NumpyEngine, layer: str, channel: int, count: int, words: tuple[str, str],
               data_dir: str, fingerprint: str) -> None:
-    st.markdown(f"**Knock-out**: switch {unit}s of `{layer}` off (their output set to 0); the prediction above "
-                "and every heatmap follow.")
+    unit, units = words  # "channel", "channels" (or "unit", "units") in the session's language
+    st.markdown(t("channels.knockout", units=units, layer=layer))
     chosen = dict(st.session_state.get(state.KNOCKOUT) or {})
     st.session_state[state.KNOCKOUT_SELECT] = [c for c in chosen.get(layer, []) if c < count]
     left, middle, right = st.columns([3, 1.2, 1.2], vertical_alignment="bottom")
     with left:
-        st.multiselect(f"{unit.capitalize()}s off", list(range(count)), key=state.KNOCKOUT_SELECT,
+        st.multiselect(t("channels.off", units=units.capitalize()), list(range(count)), key=state.KNOCKOUT_SELECT,
                        on_change=_knockout_changed, args=(layer,))
     with middle:
         off_now = channel in chosen.get(layer, [])
-        st.button(f"Switch {unit} {channel} {'on' if off_now else 'off'}", key=state.KNOCKOUT_TOGGLE,
-                  on_click=_toggle, args=(layer, channel), help="The channel picked in the Explorer (or its grid)")
+        st.button(t("channels.switch_on" if off_now else "channels.switch_off", unit=unit, channel=channel),
+                  key=state.KNOCKOUT_TOGGLE, on_click=_toggle, args=(layer, channel), help=t("channels.switch_help"))
     with right:
-        st.button("All back on", key=state.KNOCKOUT_CLEAR, on_click=_clear_knockout)
+        st.button(t("channels.all_on"), key=state.KNOCKOUT_CLEAR, on_click=_clear_knockout)
     off = state.knockout()
     full = channels_data.accuracy_off(ctx.identity, data_dir, fingerprint, ())
     now = channels_data.accuracy_off(ctx.identity, data_dir, fingerprint, off)
     a, b = st.columns(2)
-    a.metric("Test-set accuracy, every channel on", f"{full:.1%}")
-    b.metric("With the channels off" if off else "With nothing off", f"{now:.1%}", f"{(now - full) * 100:+.1f} points",
-             delta_color="normal" if now >= full else "inverse")
-    if st.button(f"Find the five {unit}s of {layer} whose loss hurts accuracy most", key=state.KNOCKOUT_HARMFUL):
-        losses = channels_data.harmful(ctx.identity, data_dir, fingerprint, layer, off)
+    a.metric(t("channels.accuracy_all"), f"{full:.1%}")
+    b.metric(t("channels.accuracy_off") if off else t("channels.accuracy_none"), f"{now:.1%}",
+             t("channels.points", points=(now - full) * 100), delta_color="normal" if now >= full else "inverse")
+    if st.button(t("channels.harmful", units=units, layer=layer), key=state.KNOCKOUT_HARMFUL):
+        with st.spinner(t("spinner.harmful")):
+            losses = channels_data.harmful(ctx.identity, data_dir, fingerprint, layer, off)
         worst = [loss.channel for loss in losses]
         chosen = dict(st.session_state.get(state.KNOCKOUT) or {})
         chosen[layer] = sorted(set(chosen.get(layer, [])) | set(worst))
         st.session_state[state.KNOCKOUT] = chosen
-        st.session_state[state.HARMFUL_NOTE] = ", ".join(f"{l.channel} ({-l.drop * 100:+.1f} points alone)" for l in losses)
+        st.session_state[state.HARMFUL_NOTE] = [[int(l.channel), float(-l.drop * 100)] for l in losses]
         st.rerun()
-    if st.session_state.get(state.HARMFUL_NOTE):
-        st.caption(f"Switched off: {st.session_state[state.HARMFUL_NOTE]}.")
+    note = st.session_state.get(state.HARMFUL_NOTE)
+    if note:  # [[channel, points], ...]: formatted here, in the session's language
+        listed = ", ".join(t("channels.harmful_item", channel=c, points=p) for c, p in note) if isinstance(note, list) else note
+        st.caption(t("channels.switched_off", listed=listed))
 
 
 @guarded_callback("knock-out")
@@ -157,15 +160,14 @@ def _clear_knockout() -> None:
 
 
 def _channel_image(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan, layer: str, channel: int, unit: str) -> None:
-    st.markdown(f"**The image {unit} {channel} wants most** (gradient ascent on the input from blank paper, "
-                f"seed {SEED})")
+    st.markdown(t("channels.wants", unit=unit, channel=channel, seed=SEED))
     if scan.layer(layer).dead[channel]:
-        st.info(f"{layer} {unit} {channel} is dead on the data set: never positive on any drawing, so there is no "
-                "image it 'wants': from paper its gradient is zero, and no drawing of the data set wakes it.")
-    elif st.toggle("Show it (about half a second)", key=state.CHANNEL_IMAGE_ON):
-        result = channels_data.channel_visual(ctx.identity, layer, channel, SEED)
+        st.info(t("channels.dead_wants", layer=layer, unit=unit, channel=channel))
+    elif st.toggle(t("channels.show_it"), key=state.CHANNEL_IMAGE_ON):
+        with st.spinner(t("spinner.channel_image")):
+            result = channels_data.channel_visual(ctx.identity, layer, channel, SEED)
         st.image(_grey(result.image), width=168)
-        st.caption(f"{result.objective}: {result.start:.3f} on paper -> {result.end:.3f}.")
+        st.caption(t("channels.objective", objective=result.objective, start=result.start, end=result.end))
     _layer_job(ctx, engine, scan, layer)
 
 
@@ -190,12 +192,12 @@ def _watch_job(identity: resources.Identity, layer: str, dead: tuple[bool, ...])
 def _job_images(job, layer: str, dead: tuple[bool, ...]) -> None:
     images = [None if dead[c] else (job.images[c].image[0, ..., 0] if c in job.images else None)
               for c in range(job.channels)]
-    st.image(mosaic(images), caption=f"{layer}: {len(job.images)} of {job.channels} images; grey tiles: not yet "
-             "computed or dead on the data set", width="content")
+    st.image(mosaic(images), caption=t("channels.mosaic", layer=layer, done=len(job.images), count=job.channels),
+             width="content")
     if job.error:
-        st.warning(f"The job stopped: {job.error}")
+        st.warning(t("channels.job_stopped", error=job.error))
     elif not job.done:
-        st.progress(job.progress, text="Computing in the background: other pages are not held up.")
+        st.progress(job.progress, text=t("channels.job_running"))
 
 
 def _layer_job(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan, layer: str) -> None:
@@ -204,7 +206,7 @@ def _layer_job(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan, layer: 
     jobs = channels_data.layer_jobs()
     key = str(ctx.identity)
     if jobs.get(key, layer, SEED) is None:
-        if st.button(f"Compute every channel of {layer} in the background", key=state.LAYER_IMAGES):
+        if st.button(t("channels.layer_job", layer=layer), key=state.LAYER_IMAGES):
             jobs.start(engine, key, layer, SEED)
         else:
             return
@@ -212,18 +214,18 @@ def _layer_job(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan, layer: 
 
 
 def _class_images(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan) -> None:
-    st.markdown("**The image each class wants most** (its log-probability maximised), beside the class's top "
-                "drawings (by its logit)")
-    if not st.toggle("Show the class images (about a second)", key=state.CLASS_IMAGES_ON):
+    st.markdown(t("channels.class_images"))
+    if not st.toggle(t("channels.show_classes"), key=state.CLASS_IMAGES_ON):
         return
     last = engine.layer_names[-1]
-    for target, name in enumerate(CLASS_NAMES):
-        result = channels_data.class_visual(ctx.identity, target, SEED)
+    for target in range(len(CLASS_NAMES)):
+        with st.spinner(t("spinner.class_images")):
+            result = channels_data.class_visual(ctx.identity, target, SEED)
         probability = float(engine.probabilities(result.image)[0, target])
         left, right = st.columns([1, 6])
         with left:
             st.image(_grey(result.image), width=112)
-            st.caption(f"{name}: {probability:.0%}")
+            st.caption(f"{class_name(target)}: {probability:.0%}")
         with right:
             _thumbnails(engine, scan, last, target, scan.layer(last).top[target], f"{state.CLASS_DRAWING}_{target}")
 
