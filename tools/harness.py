@@ -223,6 +223,7 @@ def _on(box: dict[str, float], point: tuple[float, float]) -> tuple[float, float
 def choose_option(page: Any, key: str, option: str) -> None:
     """Pick `option` in the selectbox with widget key `key` (the layer picker is "explorer_layer")."""
     page.locator(f".st-key-{key}{LIVE}").first.click()
+    page.keyboard.type(option)  # the list is virtual: an option far down may not be rendered until filtered for
     page.get_by_role("option", name=option).first.click()
 
 
