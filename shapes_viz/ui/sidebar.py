@@ -104,7 +104,7 @@ def _form(data_dir: Path) -> None:
     recipes = list(RECIPES)
     with st.form("retrain_form", border=True):
         source = st.radio(
-            t("sidebar.data"), list(SOURCES), key="train_source", format_func=lambda value: t(SOURCES[value]),
+            t("sidebar.data"), list(SOURCES), key="train_source", format_func=i18n.bound(lambda value: t(SOURCES[value])),
             help=t("sidebar.data_help", folder=resources.shown_path(data_dir)),
         )
         cols = st.columns(2)
@@ -112,7 +112,7 @@ def _form(data_dir: Path) -> None:
         seed = cols[1].number_input(t("sidebar.seed"), 0, 2**31 - 1, 0, step=1, key="train_seed")
         recipe = st.selectbox(
             t("sidebar.recipe"), recipes, index=recipes.index(DEFAULT_RECIPE), key="train_recipe",
-            format_func=_recipe_label,
+            format_func=i18n.bound(_recipe_label),
         )
         cols = st.columns(2)
         epochs = cols[0].number_input(
