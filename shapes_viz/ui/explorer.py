@@ -19,6 +19,7 @@ from shapes_viz.engine import Activations, LayerActivation
 from shapes_viz.errors import ShapesVizError
 from shapes_viz.ui import cell_panel, channels_data, exports, lessons, resources, share, state
 from shapes_viz.ui.context import PageContext
+from shapes_viz.ui import i18n
 from shapes_viz.ui.i18n import t
 from shapes_viz.ui.inputs import current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -71,7 +72,7 @@ def _explorer(ctx: PageContext) -> None:
     layer = _layer_picker(acts)
     channel = _channel_picker(layer)
     st.radio(t("explorer.range"), RANGES, key=state.COLOR_RANGE, horizontal=True, help=t("explorer.range_help"),
-             format_func=lambda value: t(RANGE_KEYS[value]))
+             format_func=i18n.bound(lambda value: t(RANGE_KEYS[value])))
     if layer.is_map:
         left, right = st.columns([1, 1.25])
         with left:

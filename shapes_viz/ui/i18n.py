@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from string import Formatter
@@ -27,6 +29,7 @@ from shapes_viz.ui import state
 
 LANGUAGES = {"en": "English", "fr": "Français"}  # each language's name in itself (the selector's options)
 DEFAULT = "en"
+_BOUND: ContextVar[str | None] = ContextVar("shapes_viz_language", default=None)  # see `bound`
 LOCALES = Path(__file__).with_name("locales")
 
 
@@ -86,6 +89,8 @@ def browser_language() -> str:
 
 def language() -> str:
     """The session's language: its explicit choice, else the browser's."""
+    if _BOUND.get() is not None:
+        return _BOUND.get()
     try:
         chosen = st.session_state.get(state.LANGUAGE)
     except Exception:  # noqa: BLE001 - outside a script run
@@ -97,6 +102,21 @@ def set_language(lang: str) -> None:
     """Make `lang` the session's language (ignored unless it is one of LANGUAGES)."""
     if lang in LANGUAGES:
         st.session_state[state.LANGUAGE] = lang
+
+
+def bound(func: Callable[[object], str]) -> Callable[[object], str]:
+    """`func` (a widget's format_func) tied to this run's language: Streamlit may call it where session state cannot
+    be read (AppTest calls it from the test's thread)."""
+    lang = language()
+
+    def call(value: object) -> str:
+        token = _BOUND.set(lang)
+        try:
+            return func(value)
+        finally:
+            _BOUND.reset(token)
+
+    return call
 
 
 def t(key: str, /, **values: object) -> str:

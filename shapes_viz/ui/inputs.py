@@ -22,14 +22,15 @@ from shapes_viz import figures
 from shapes_viz.config import CHANNELS, CLASS_NAMES, IMAGE_SIZE
 from shapes_viz.errors import EmptyImageError, ImageError
 from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess, to_uint8_image
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import i18n, resources, state
+from shapes_viz.ui.i18n import class_name, t
 from shapes_viz.ui.live_canvas import current_report, engine_data, live_canvas, parse_drawing, requested_digest
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 SOURCES = ("Draw", "Upload", "Examples")
 BLANK = np.ones((1, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.float32)  # what the model would see of empty paper
-DRAWING_LABEL = "your drawing"
-LIVE_SUFFIX = " (live)"  # on the prediction's label while the pen is still down
+DRAWING_LABEL = i18n.stored("stored.drawing")  # kept in English in session state; shown through i18n.shown
+LIVE_SUFFIX = i18n.stored("stored.drawing_live")[len(DRAWING_LABEL):]  # " (live)": while the pen is still down
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class InputChoice:
     @classmethod
     def from_state(cls, value: dict[str, Any] | None) -> InputChoice:
         if not value:
-            return cls("Draw", None, "Draw or upload a shape first.")
+            return cls("Draw", None, t("input.draw_first"))
         return cls(**value)
 
 
@@ -77,7 +78,7 @@ def render_input(data_dir: Path) -> InputChoice:
     All three tabs are drawn (so the canvas keeps its drawing and the uploader its file while another
     tab is open); only the open one is turned into a model input.
     """
-    tabs = st.tabs(list(SOURCES), key=state.INPUT_TAB, on_change="rerun")
+    tabs = st.tabs(i18n.tab_labels(state.INPUT_TAB, "source", SOURCES), key=state.INPUT_TAB, on_change="rerun")
     opened = next((name for name, tab in zip(SOURCES, tabs) if tab.open), "Draw")
     with tabs[0]:
         draw_tab(opened == "Draw")
@@ -115,18 +116,23 @@ def draw_tab(active: bool) -> None:
         engine = _canvas_engine(key)
         with st.container(key="draw_canvas"):
             report = live_canvas(key, on_change=_drawing_changed, engine=engine)
-        st.button("Clear", key=state.CLEAR_CANVAS, on_click=_clear, icon=":material/delete:")
-        st.caption("Draw a circle, a square or a triangle with the mouse; the prediction follows the pen.")
+        st.button(t("input.clear"), key=state.CLEAR_CANVAS, on_click=_clear, icon=":material/delete:")
+        st.caption(t("input.draw_caption"))
         if active:
             _remember_drawing(key, report)
 
 
 def _canvas_settings() -> dict[str, Any]:
     """What the canvas' in-browser network shows besides the prediction: the page's layer, channel, colour
-    range and switched-off channels, with the published model's identity."""
-    return {"identity": resources.model_identity(), "layer": st.session_state.get(state.PICKED_LAYER),
-            "channel": int(st.session_state.get(state.CHANNEL) or 0), "range": st.session_state.get(state.COLOR_RANGE),
-            "off": {layer: list(channels) for layer, channels in state.knockout()}}
+    range and switched-off channels, with the published model's identity; and whether the server still wants
+    reports while the pen moves (the Why view's map follows the pen)."""
+    session = st.session_state
+    return {"identity": resources.model_identity(), "layer": session.get(state.PICKED_LAYER),
+            "channel": int(session.get(state.CHANNEL) or 0), "range": session.get(state.COLOR_RANGE),
+            "off": {layer: list(channels) for layer, channels in state.knockout()},
+            # The Why view's cheap map follows the pen on the server: keep reporting while the pen moves.
+            "report_live": bool(session.get(state.VIEW_TAB) == state.WHY_VIEW
+                                and (session.get(state.WHY_FOLLOWS_PEN) or not session.get(state.WHY_READY)))}
 
 
 def _canvas_engine(key: str) -> dict[str, Any] | None:
@@ -175,10 +181,11 @@ def canvas_fragments(session: Mapping[str, Any], pen_down: bool) -> tuple[str, .
     its method is cheap (`WHY_FOLLOWS_PEN`), the prediction alone when it is not (the map follows when the
     pen lifts); otherwise everything. Before a view shows its map or heatmap (no input yet), everything.
     """
-    own = state.VIEW_CANVAS_FRAGMENTS.get(session.get(state.VIEW_TAB))
+    view = i18n.tab_id(session.get(state.VIEW_TAB), "view")  # the open tab's English label, whatever the language
+    own = state.VIEW_CANVAS_FRAGMENTS.get(view)
     if own is not None:  # Compare, Where?: their own fragment (see state.VIEW_CANVAS_FRAGMENTS)
         return own[0] if pen_down else own[1]
-    if session.get(state.VIEW_TAB) == state.WHY_VIEW:
+    if view == state.WHY_VIEW:
         if not (pen_down and session.get(state.WHY_READY)):
             return state.WHY_PEN_UP_FRAGMENTS
         return state.WHY_PEN_DOWN_FRAGMENTS if session.get(state.WHY_FOLLOWS_PEN) else (state.PREDICTION_FRAGMENT,)
@@ -208,16 +215,16 @@ def rerun_fragments(keys: tuple[str, ...]) -> None:
 
 def _upload(active: bool) -> None:
     uploaded = st.file_uploader(
-        "One PNG or JPEG image of a shape",
+        t("input.upload_label"),
         type=["png", "jpg", "jpeg"],
         accept_multiple_files=False,
         key=state.UPLOAD,
-        help="Dark shape on a light background or the other way round; any size up to the upload limit.",
+        help=t("input.upload_help"),
     )
     if not active:
         return
     if uploaded is None:
-        state.set_input(InputChoice("Upload", None, "Upload a PNG or JPEG image of a shape.", "info",
+        state.set_input(InputChoice("Upload", None, t("input.upload_first"), "info",
                                     ref="upload:none").as_state())
         return
     ref = f"upload:{uploaded.file_id}"
@@ -233,15 +240,16 @@ def _examples(data_dir: Path, active: bool) -> None:
         if active:
             state.set_input(InputChoice(
                 "Examples", None,
-                f"No example images: {resources.shown_path(data_dir)} has no test_set/ with class folders.", "info",
+                t("input.no_examples", folder=resources.shown_path(data_dir)), "info",
                 ref="examples:none",
             ).as_state())
         return
     classes = [name for name in CLASS_NAMES if files.get(name)]
-    name = st.radio("Class", classes, horizontal=True, key=state.EXAMPLE_CLASS, on_change=_unpick)
+    name = st.radio(t("input.class"), classes, horizontal=True, key=state.EXAMPLE_CLASS, on_change=_unpick,
+                    format_func=i18n.bound(class_name))
     paths = files[name]
     if len(paths) > 1:
-        index = st.slider("Image", 1, len(paths), 1, key=state.EXAMPLE_INDEX, on_change=_unpick) - 1
+        index = st.slider(t("input.image"), 1, len(paths), 1, key=state.EXAMPLE_INDEX, on_change=_unpick) - 1
     else:
         index = 0
     path = paths[min(index, len(paths) - 1)]
@@ -253,10 +261,10 @@ def _examples(data_dir: Path, active: bool) -> None:
         return
     if picked:
         path, label = picked, resources.shown_path(picked)
-        st.caption(f"{label}, picked from the data set (Channels or Where? view).")
-        st.button("Back to the test-set examples", key=state.UNPICK, on_click=_unpick)
+        st.caption(t("input.picked", label=label))
+        st.button(t("input.back"), key=state.UNPICK, on_click=_unpick)
     else:
-        st.caption(f"{label} from {resources.shown_path(folder)}")
+        st.caption(t("input.example_from", label=label, folder=resources.shown_path(folder)))
     with guarded("examples"):
         st.image(resources.pixel_image(path), width=140)
     if active:
@@ -270,8 +278,8 @@ def _examples(data_dir: Path, active: bool) -> None:
 
 def _shared(shared: dict[str, Any], active: bool) -> None:
     """The input a share link carried ({"x", "digest", "label"}), kept across reruns like a picked file."""
-    st.caption(f"{shared['label']}, from a shared link.")
-    st.button("Back to the test-set examples", key=state.UNPICK, on_click=_unpick)
+    st.caption(t("input.from_link", label=i18n.shown(shared["label"])))
+    st.button(t("input.back"), key=state.UNPICK, on_click=_unpick)
     st.image(resources.enlarged(to_uint8_image(shared["x"])), width=140)
     if active:
         ref = f"link:{shared['digest']}"
@@ -301,11 +309,13 @@ def render_model_view() -> None:
         # Blank paper until there is an input: the chart (and the browser's Plotly code) is there from the
         # first page load, so the first prediction does not wait for it.
         x = choice.x if choice.x is not None else BLANK
+        seen = figures.input_image(x, height=300)
+        seen.update_layout(title=dict(text=t("input.seen_title", rows=x.shape[1], cols=x.shape[2])))
         st.plotly_chart(
-            figures.input_image(x, height=300), key="model_view", width="stretch",
+            seen, key="model_view", width="stretch",
             config={"displayModeBar": False},
         )
         if choice.x is None:
-            st.caption("Nothing to see yet: blank paper. Draw, upload or pick an example.")
+            st.caption(t("input.seen_nothing"))
         else:
-            st.caption("The exact 28x28 array the model gets (hover for pixel values: 0 black, 1 white).")
+            st.caption(t("input.seen"))

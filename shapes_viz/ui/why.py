@@ -174,10 +174,10 @@ def _pickers(engine: NumpyEngine) -> None:
     columns = st.columns([1.1, 1.6, 1.2], vertical_alignment="bottom")
     with columns[0]:
         method = _picker(st.selectbox, t("why.method_label"), METHODS, state.WHY_METHOD, state.WHY_PICKED_METHOD,
-                         format_func=method_label, help=t("why.method_help"))
+                         format_func=i18n.bound(method_label), help=t("why.method_help"))
     with columns[1]:
         _picker(st.radio, t("why.target_label"), (PREDICTED, *CLASS_NAMES), state.WHY_TARGET, state.WHY_PICKED_TARGET,
-                format_func=lambda v: t("why.predicted") if v == PREDICTED else class_name(v), horizontal=True,
+                format_func=i18n.bound(lambda v: t("why.predicted") if v == PREDICTED else class_name(v)), horizontal=True,
                 help=t("why.target_help"))
     picked = st.session_state.get(state.PICKED_LAYER)
     if method not in CAM_METHODS:
