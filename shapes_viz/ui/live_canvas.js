@@ -7,7 +7,8 @@
 //   in which the pen moved, the same region's pixels go through svPreprocess and svForward, and the panel
 //   beside the canvas shows the prediction and the page's layer and channel. Nothing is sent until the pen lifts.
 // - Server path (weights not here yet, no IndexedDB, a model the browser cannot run, an error): the drawing is
-//   reported at most every `data.interval` ms while the pen is down, and the server predicts.
+//   reported at most every `data.interval` ms while the pen is down, and the server predicts. Reports also go
+//   with the browser path when data.engine.report_live is set (the Why view's map follows the pen).
 // The pen-up report is the same on both paths. Triggers: "need" (digest: send me its weights, once),
 // "sync" (the page changed elsewhere since the last run, e.g. the layer: send fresh settings).
 
@@ -152,9 +153,8 @@ export default function (component) {
     if (st.live) {
       if (st.pendingSince === null) st.pendingSince = event.timeStamp;
       if (st.frame === null) st.frame = requestAnimationFrame(frame);
-    } else {
-      schedule();
     }
+    if (!st.live || (st.engine && st.engine.report_live)) schedule();  // the server path, or a view that wants it
   }
 
   function down(event) {
