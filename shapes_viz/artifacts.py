@@ -287,3 +287,16 @@ def is_training(model_path: str | Path) -> bool:
             return False
     except TrainingBusyError:
         return True
+
+
+VARIANT_RESULTS = "results.json"  # the file `python -m shapes_viz variants` writes beside its variants' folders
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """A variants run's results.json as a dict ({} when missing or unreadable): written atomically by the run,
+    read by the Model tab."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from shapes_viz.artifacts import history_path, read_history, write_json_atomic
+from shapes_viz.artifacts import VARIANT_RESULTS, history_path, read_history, read_results, write_json_atomic
 from shapes_viz.config import DEFAULT_RECIPE
 from shapes_viz.dataset import LabeledImages, load_folder
 from shapes_viz.engine.numpy_engine import NumpyEngine
@@ -28,7 +28,6 @@ from shapes_viz.errors import TrainingError
 from shapes_viz.model_files import LayerSpec
 from shapes_viz.variants import VARIANTS, variant
 
-RESULTS = "results.json"
 BROWSER_SET_SEED = 20261129  # the held-out browser-style drawings: the same for every run
 BROWSER_SET_PER_CLASS = 30
 
@@ -74,7 +73,7 @@ def run_variants(data_dir: str | Path, out_dir: str | Path, seeds: int = 1, only
     test = load_folder(test_folder)
     browser = browser_set(out_dir / "browser_set")
     everything = _all_drawings(data_dir)
-    results_path = out_dir / RESULTS
+    results_path = out_dir / VARIANT_RESULTS
     previous = read_results(results_path)
     results: dict[str, Any] = dict(previous.get("variants", {}))
     for name in names:
@@ -100,17 +99,6 @@ def run_variants(data_dir: str | Path, out_dir: str | Path, seeds: int = 1, only
                                          "browser_images": len(browser.labels), "variants": results})
         say(_line(name, results[name]))
     return read_results(results_path)
-
-
-def read_results(path: str | Path) -> dict[str, Any]:
-    """A `results.json` as a dict ({} when missing or unreadable)."""
-    import json
-
-    try:
-        value = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _all_drawings(data_dir: Path) -> LabeledImages:
@@ -202,5 +190,5 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     failed = [run for result in results.get("variants", {}).values() for run in result["runs"] if "error" in run]
-    print(f"results: {args.out / RESULTS}")
+    print(f"results: {args.out / VARIANT_RESULTS}")
     return 1 if failed else 0

@@ -26,12 +26,14 @@ from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_c
 from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.engine.threads import limit_blas_threads
+from shapes_viz.ui.i18n import t
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
 from shapes_viz.preprocessing import preprocess, to_uint8_image
 from shapes_viz.training import TrainingJobs
 
 Identity = tuple[str, int, int]
+_LOADED: set[Identity] = set()  # model file versions loaded so far (no spinner for those)
 
 THUMBNAIL_SIDE = 112  # px: 4 screen pixels per model pixel for 28x28 images
 
@@ -52,19 +54,37 @@ class LoadedModel:
         return Path(self.identity[0])
 
 
-def model_path() -> Path:
+def published_path() -> Path:
+    """The server's published model file (what the trainer replaces)."""
     return settings().model_path
 
 
+def variants_folder() -> Path:
+    """Where the architecture variants' models and their results.json are (beside the published model)."""
+    return settings().models_dir / "variants"
+
+
+def model_path() -> Path:
+    """The model file this session looks at: a variant it opened (Model tab), else the published model."""
+    from shapes_viz.ui import state
+
+    name = st.session_state.get(state.VARIANT) if st.runtime.exists() else None
+    if name:
+        path = variants_folder() / f"{name}.h5"
+        if path.is_file():
+            return path
+    return published_path()
+
+
 def model_identity(path: Path | None = None) -> Identity | None:
-    """(path, mtime_ns, size) of the published model, or None if there is no file."""
+    """(path, mtime_ns, size) of this session's model (see `model_path`), or None if there is no file."""
     try:
         return file_identity(path or model_path())
     except OSError:
         return None
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the model ...")
+@st.cache_resource(max_entries=2, show_spinner=False)  # current_model shows a spinner in the session's language
 def load_engine(identity: Identity) -> LoadedModel:
     """The model of `identity` with its engine (one per file version, shared; see `engine.open_engine`).
 
@@ -75,6 +95,7 @@ def load_engine(identity: Identity) -> LoadedModel:
     engine = open_engine(identity[0])
     summary = engine.summary()
     loaded = LoadedModel(identity=identity, engine=engine, summary=tuple(summary))
+    _LOADED.add(identity)
     freeze_long_lived_objects()
     return loaded
 
@@ -114,11 +135,11 @@ def activations(identity: Identity, digest: str, _x: np.ndarray, off: Off = ()) 
     if not off:
         return engine.run(_x)
     if not isinstance(engine, NumpyEngine):
-        raise ShapesVizError("Switching channels off needs the numpy engine, which reads .h5 model files only.")
+        raise ShapesVizError(t("resources.knockout_needs_h5"))
     return engine.run(_x, off=dict(off))
 
 
-@st.cache_data(max_entries=4, show_spinner="Evaluating the model on the test set ...")
+@st.cache_data(max_entries=4, show_spinner=False)  # the Training tab shows a spinner in the session's language
 def test_set_evaluation(identity: Identity, folder: str) -> EvaluationResult:
     """Accuracy, confusion matrix and misclassified files on `folder`, once per model file version."""
     return evaluate(load_engine(identity).engine, folder)
@@ -204,13 +225,14 @@ def current_model() -> CurrentModel:
     """Load (or reuse) the published model; an unusable file gives an error message, not an exception."""
     identity = model_identity()
     if identity is None:
-        return CurrentModel(
-            None, None, f"No model file at {shown_path(model_path())}. Train one with the Retrain form."
-        )
+        return CurrentModel(None, None, t("resources.no_model_file", path=shown_path(model_path())))
     try:
-        return CurrentModel(identity, load_engine(identity), None)
+        if identity in _LOADED:
+            return CurrentModel(identity, load_engine(identity), None)
+        with st.spinner(t("spinner.loading_model")):
+            return CurrentModel(identity, load_engine(identity), None)
     except ShapesVizError as exc:
-        return CurrentModel(identity, None, f"{exc} The model cannot be used; train a new one.")
+        return CurrentModel(identity, None, t("resources.unusable", error=str(exc)))
 
 
 def run_model(model: CurrentModel, x: np.ndarray | None, digest: str, off: Off = ()) -> Activations | None:

@@ -39,7 +39,7 @@ SOURCES = {"project data folder": "sidebar.source_project", "freshly generated":
 
 def _jobs() -> TrainingJobs:
     """The server's one job manager for the published model."""
-    return resources.training_jobs(str(resources.model_path()))
+    return resources.training_jobs(str(resources.published_path()))
 
 
 def render_language() -> None:

@@ -52,6 +52,9 @@ EXPLORER_READY = "explorer_ready"  # True while the explorer shows its pickers (
 INPUT = "input_choice"
 PICKED_FILE = "picked_file"  # a data-set drawing picked in the Channels or Where? view (Examples shows it)
 HARMFUL_NOTE = "knockout_harmful_note"  # what "the five most harmful" switched off, for its caption (or None)
+VARIANT_OPEN = "variant_open"  # the Model tab's buttons: variant_open_<name>
+VARIANT_CLOSE = "variant_close"
+VARIANT = "model_variant"  # an architecture variant this session opened instead of the published model (or None)
 KNOCKOUT = "knockout"  # channels switched off: {layer name: [channels]}, applied to every view's activations
 TRAIN_NOTICE = "train_notice"  # {"level": "warning" | "error" | "success", "text": str} after Start/Cancel
 # What the canvas' in-browser network was last given: {"identity", "layer", "channel", "range", "off"}

@@ -25,6 +25,7 @@ from shapes_viz.ui.lessons import lessons_view
 from shapes_viz.ui.safety import guarded
 from shapes_viz.ui.where_view import where
 from shapes_viz.ui.why import why
+from shapes_viz.ui.variants_view import render_variants
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def _model_view(ctx: PageContext) -> None:
     )
     st.markdown(t("views.total", params=sum(row.params for row in rows), layers=len(rows)))
     st.markdown(t("views.why_two_convs"))
+    with guarded("variants"):
+        render_variants()
 
 
 def _training_view(ctx: PageContext) -> None:
