@@ -131,7 +131,7 @@ def _canvas_settings() -> dict[str, Any]:
             "channel": int(session.get(state.CHANNEL) or 0), "range": session.get(state.COLOR_RANGE),
             "off": {layer: list(channels) for layer, channels in state.knockout()},
             # The Why view's cheap map follows the pen on the server: keep reporting while the pen moves.
-            "report_live": bool(session.get(state.VIEW_TAB) == state.WHY_VIEW
+            "report_live": bool(i18n.tab_id(session.get(state.VIEW_TAB), "view") == state.WHY_VIEW
                                 and (session.get(state.WHY_FOLLOWS_PEN) or not session.get(state.WHY_READY)))}
 
 
@@ -140,7 +140,7 @@ def _canvas_engine(key: str) -> dict[str, Any] | None:
     settings = _canvas_settings()
     st.session_state[state.CANVAS_SENT] = dict(settings)
     identity = settings.pop("identity")
-    return engine_data(identity, settings, requested_digest(key))
+    return engine_data(identity, {**settings, "classes": i18n.class_names()}, requested_digest(key))
 
 
 def _remember_drawing(key: str, report: Any) -> None:
