@@ -64,16 +64,22 @@ def variants_folder() -> Path:
     return settings().models_dir / "variants"
 
 
+def variant_file(name: str) -> Path | None:
+    """A variant's model in the variants folder: <name>.h5, else the first seed of a run written there
+    (<name>/seed0/model.h5); None when neither exists."""
+    for path in (variants_folder() / f"{name}.h5", variants_folder() / name / "seed0" / "model.h5"):
+        if path.is_file():
+            return path
+    return None
+
+
 def model_path() -> Path:
     """The model file this session looks at: a variant it opened (Model tab), else the published model."""
     from shapes_viz.ui import state
 
     name = st.session_state.get(state.VARIANT) if st.runtime.exists() else None
-    if name:
-        path = variants_folder() / f"{name}.h5"
-        if path.is_file():
-            return path
-    return published_path()
+    path = variant_file(name) if name else None
+    return path or published_path()
 
 
 def model_identity(path: Path | None = None) -> Identity | None:

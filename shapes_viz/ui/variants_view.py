@@ -61,7 +61,7 @@ def render_variants() -> None:
         st.plotly_chart(validation_curves(curves, title=t("variants.curves_title"), epoch_label=t("variants.epoch"),
                                           accuracy_label=t("variants.val_accuracy")),
                         key="variants_curves", width="stretch")
-    available = [name for name in names if (resources.variants_folder() / f"{name}.h5").is_file()]
+    available = [name for name in names if resources.variant_file(name) is not None]
     if available:
         columns = st.columns(len(available))
         for column, name in zip(columns, available):
