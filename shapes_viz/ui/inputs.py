@@ -140,7 +140,7 @@ def _canvas_engine(key: str) -> dict[str, Any] | None:
     settings = _canvas_settings()
     st.session_state[state.CANVAS_SENT] = dict(settings)
     identity = settings.pop("identity")
-    return engine_data(identity, {**settings, "classes": i18n.class_names()}, requested_digest(key))
+    return engine_data(identity, {**settings, "classes": i18n.class_names(), "head": t("canvas.live_head")}, requested_digest(key))
 
 
 def _remember_drawing(key: str, report: Any) -> None:

@@ -145,6 +145,7 @@ function svRange(values, from, to, step) {
 // explorer's colour range) or, for a vector layer, its units as bars with the selected one in orange.
 function svShow(panel, engine, net, result) {
   const probabilities = result.probabilities, classes = engine.classes || [];
+  if (engine.head) panel.querySelector(".sv-head").textContent = engine.head;
   let winner = 0;
   for (let i = 1; i < probabilities.length; i++) if (probabilities[i] > probabilities[winner]) winner = i;
   panel.querySelector(".sv-class").textContent =
