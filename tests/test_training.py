@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation split: a better current model
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
-    "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256",
+    "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256", "stopped_early",
+    "architecture",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -62,6 +63,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert set(history) == HISTORY_KEYS
     assert set(history["data"]) == DATA_KEYS
     assert history["epochs_run"] == 1 and history["best_epoch"] == 1 == result.best_epoch
+    assert history["stopped_early"] is None and history["architecture"] == "tutorial"
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert len(history[key]) == 1 and math.isfinite(history[key][0])
     assert history["val_accuracy_best"] == history["val_accuracy"][0] == result.val_accuracy
