@@ -138,6 +138,9 @@ def test_a_dot_click_event_names_the_drawing_that_becomes_the_input(env):
 def test_explorer_offers_the_exports_and_svg_toolbars(env):
     at = upload(new_app(), shape_png("circles"))
     assert_clean(at)
+    assert not at.get("download_button")  # built only while its expander is open
+    at.session_state["explorer_export_open"] = True  # the expander opened (its state, as the browser sends it)
+    at.run()
     keys = {button.proto.id.rsplit("-", 1)[-1] for button in at.get("download_button")}
     assert {"export_heatmap_png", "export_grid_png", "export_npz"} <= keys, keys
     heatmap = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-channel_heatmap")][0]

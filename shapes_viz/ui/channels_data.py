@@ -39,6 +39,11 @@ def dataset_scan(identity: Identity, data_dir: str, fingerprint: str) -> Dataset
     return scan
 
 
+def scanned(identity: Identity, data_dir: str) -> bool:
+    """Whether any scan of this model and data folder was computed (cheap: no look at the folder's files)."""
+    return any(key[:2] == (identity, data_dir) for key in _SCANNED)
+
+
 def scan_if_done(identity: Identity, data_dir: str, fingerprint: str) -> DatasetScan | None:
     """The scan if the Channels view already computed it for this model and data, else None (never scans)."""
     if (identity, data_dir, fingerprint) not in _SCANNED:

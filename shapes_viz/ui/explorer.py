@@ -21,7 +21,7 @@ from shapes_viz.ui import cell_panel, channels_data, exports, lessons, resources
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui import i18n
 from shapes_viz.ui.i18n import t
-from shapes_viz.ui.inputs import current_choice
+from shapes_viz.ui.inputs import LIVE_SUFFIX, current_choice
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 log = logging.getLogger("shapes_viz.ui")
@@ -83,12 +83,20 @@ def _explorer(ctx: PageContext) -> None:
             _layer_grid(layer, channel, mode, _network_max(acts), _dead_on_data(ctx, layer))
     else:
         selected_view(ctx)
+    # Lazy, like the statistics: built and sent only while open (a layer or channel change stays light).
     with guarded("export"):
-        mode = st.session_state[state.COLOR_RANGE]
-        exports.render(ctx.identity, current_choice().x, acts, layer, channel, *_ranges(layer, mode, _network_max(acts)),
-                       per_channel=mode == RANGE_CHANNEL)
-        with st.expander(t("lessons.what_am_i_looking_at"), expanded=False):
-            st.markdown(lessons.layer_caption(ctx.loaded.engine, layer.name, layer.values, _dead_on_data(ctx, layer)))
+        exporter = st.expander(t("exports.section"), expanded=False, key=state.EXPORT_OPEN, on_change="rerun")
+        if exporter.open:
+            with exporter:
+                mode = st.session_state[state.COLOR_RANGE]
+                exports.render(ctx.identity, current_choice().x, acts, layer, channel,
+                               *_ranges(layer, mode, _network_max(acts)), per_channel=mode == RANGE_CHANNEL)
+        caption = st.expander(t("lessons.what_am_i_looking_at"), expanded=False, key=state.CAPTION_OPEN,
+                              on_change="rerun")
+        if caption.open:
+            with caption:
+                st.markdown(lessons.layer_caption(ctx.loaded.engine, layer.name, layer.values,
+                                                  _dead_on_data(ctx, layer)))
     _stats_table(layer, channel)
     share.write_link()
 
@@ -230,7 +238,7 @@ def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: 
     st.plotly_chart(
         figures.channel_heatmap(
             layer.values[:, :, channel], zmin=zmin, zmax=zmax, title=_title(layer, channel, "channel"),
-            clickable=True, selected_cell=cell[:2] if cell else None,
+            clickable=not _pen_down(), selected_cell=cell[:2] if cell else None,
         ),
         key=state.HEATMAP, width="stretch", selection_mode="points", config=exports.svg_config(f"{layer.name}_channel{channel}"),
         on_select=functools.partial(cell_panel.heatmap_clicked, layer.name, channel),
@@ -242,10 +250,17 @@ def _channel_view(layer: LayerActivation, channel: int, mode: str, network_max: 
                  mean=stats.mean[channel], zeros=stats.zero_fraction[channel]))
 
 
+def _pen_down() -> bool:
+    """True while a stroke goes on: the heatmap is then redrawn for every report, and nobody clicks a cell."""
+    return current_choice().label.endswith(LIVE_SUFFIX)
+
+
 def _dead_on_data(ctx: PageContext, layer: LayerActivation) -> np.ndarray | None:
     """(C,) bool: the layer's channels dead on the whole data set, if the Channels view has scanned it already."""
+    data_dir = str(ctx.data_dir)
+    if not channels_data.scanned(ctx.identity, data_dir):  # no need to look at the folder's files
+        return None
     try:
-        data_dir = str(ctx.data_dir)
         scan = channels_data.scan_if_done(ctx.identity, data_dir, channels_data.fingerprint(data_dir))
     except ShapesVizError:
         return None

@@ -23,6 +23,8 @@ GRID = "explorer_grid"
 HEATMAP = "channel_heatmap"  # the selected channel's heatmap (clickable cells)
 VECTOR_BARS = "vector_bars"  # the selected vector layer's bars (clickable units)
 STATS_OPEN = "explorer_stats_open"
+EXPORT_OPEN = "explorer_export_open"  # the explorer's Export expander (lazy: built only while open)
+CAPTION_OPEN = "explorer_caption_open"  # its "What am I looking at?" expander (lazy too)
 DATASET_SPLIT = "dataset_split"
 CANCEL_TRAINING = "cancel_training"
 # The Channels view's widgets.
