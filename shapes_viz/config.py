@@ -138,7 +138,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "stable": Recipe(
         name="stable",
-        description="Adam 1e-3, augmentation (any rotation, flips, shift, zoom), >= 4096 samples per epoch",
+        description="Adam 1e-3, augmentation (any rotation, flips, shift, zoom), >= 4096 samples per epoch, "
+                    "stops 5 epochs after validation accuracy last rose",
         optimizer="adam",
         learning_rate=1e-3,
         epochs=30,
@@ -146,6 +147,10 @@ RECIPES: dict[str, Recipe] = {
         augment=True,
         min_samples_per_epoch=4096,
         label_smoothing=0.05,
+        # Measured on data/ (210 drawings), seeds 0-2: stopping 5 epochs after validation accuracy last rose
+        # ended at epoch 13-14 of 30 with the same accuracy on 300 held-out browser-style drawings (100% for
+        # both) and 300 mixed ones (98.9% against 99.1%, within one drawing): 45% of the epochs.
+        patience=5,
     ),
     "tutorial": Recipe(
         name="tutorial",
