@@ -133,7 +133,14 @@ def _channel_changed() -> None:
     state.set_channel(int(st.session_state.get(state.COMPARE_CHANNEL) or 0))
 
 
+@st.fragment(key=state.MORPH_FRAGMENT)
 def _morph(ctx: PageContext, pinned: dict, choice, off, layer: str, channel: int) -> None:
+    """The morph: a fragment of its own, so that moving its slider redraws only the morph's charts."""
+    with guarded("compare"):
+        _morph_body(ctx, pinned, choice, off, layer, channel)
+
+
+def _morph_body(ctx: PageContext, pinned: dict, choice, off, layer: str, channel: int) -> None:
     st.markdown("#### " + t("compare.morph_title"))
     if not isinstance(ctx.loaded.engine, NumpyEngine):
         st.info(t("compare.needs_h5"))
@@ -141,12 +148,6 @@ def _morph(ctx: PageContext, pinned: dict, choice, off, layer: str, channel: int
     result = morph_of(ctx.identity, pinned["digest"], choice.digest, off, pinned["x"], choice.x)
     step = st.slider(t("compare.morph_slider", last=STEPS - 1), 0, STEPS - 1, key=state.MORPH_STEP)
     flips = result.flips()
-    st.plotly_chart(morph_curve(result.t, result.probabilities, class_names(), flips=flips, position=step),
-                    key="morph_curve", width="stretch")
-    if flips:
-        st.caption(t("compare.morph_flips", where=", ".join(f"{float(result.t[i]):.2f}" for i in flips)))
-    else:
-        st.caption(t("compare.morph_none"))
     probabilities = result.probabilities[step]
     winner = int(np.argmax(probabilities))
     left, right = st.columns(2)
@@ -165,3 +166,10 @@ def _morph(ctx: PageContext, pinned: dict, choice, off, layer: str, channel: int
         else:
             st.plotly_chart(ab_bars(result.layer(layer)[0], values, title=t("compare.morph_bars_title", layer=layer, step=step)),
                             key="morph_bars", width="stretch")
+    # Below the pictures at the step: they are what the slider is about, so the browser draws them first.
+    st.plotly_chart(morph_curve(result.t, result.probabilities, class_names(), flips=flips, position=step),
+                    key="morph_curve", width="stretch")
+    if flips:
+        st.caption(t("compare.morph_flips", where=", ".join(f"{float(result.t[i]):.2f}" for i in flips)))
+    else:
+        st.caption(t("compare.morph_none"))

@@ -115,6 +115,7 @@ PIN_A = "compare_pin_a"  # "Pin the current input as A" buttons: compare_pin_a_<
 UNPIN_A = "compare_unpin_a"
 COMPARE_LAYER = "compare_layer"  # the Compare view's own layer and channel pickers (they set PICKED_LAYER, CHANNEL)
 COMPARE_CHANNEL = "compare_channel"
+MORPH_FRAGMENT = "morph_fragment"  # the morph (nested in the Compare fragment): its slider reruns only it
 MORPH_STEP = "morph_step"  # the morph slider's step, 0 (A) .. 20 (B)
 WHERE_LAYER = "where_layer"  # "dense" or "pool3"
 WHERE_SCATTER = "where_scatter"
