@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from shapes_viz.config import CLASS_NAMES, VISUALIZE, VisualizeSettings, settings
-from shapes_viz.engine.layers import Unsupported
+from shapes_viz import engine as engines
 from shapes_viz.engine.numpy_engine import Knockout, NumpyEngine
 from shapes_viz.errors import ShapesVizError
 
@@ -77,15 +77,8 @@ def open_numpy_engine(path: Path | None) -> NumpyEngine:
     Raises:
         ChannelsError: a model only the Keras engine reads (.keras). ModelFileError: missing or bad file.
     """
-    path = Path(path or settings().model_path)
-    if path.suffix != ".h5":
-        raise ChannelsError(f"Channel scans, images and knock-outs need an .h5 model (they run on the numpy engine, "
-                            f"without TensorFlow); save or train the model as .h5. Received: model={str(path)!r}")
-    try:
-        return NumpyEngine.from_file(path)
-    except Unsupported as exc:
-        raise ChannelsError(f"Channel commands need a model the numpy engine reads ({exc}). "
-                            f"Received: model={str(path)!r}") from None
+    return engines.open_numpy_engine(path or settings().model_path, "Channel scans, images and knock-outs",
+                                     ChannelsError)
 
 
 def check_layer(engine: NumpyEngine, layer: str | None) -> int:

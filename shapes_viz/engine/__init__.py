@@ -53,4 +53,28 @@ def open_engine(path: str | Path) -> Engine:
         return KerasEngine.from_file(path)
 
 
-__all__ = ["Activations", "ChannelStats", "Engine", "LayerActivation", "LayerInfo", "Unsupported", "open_engine"]
+def open_numpy_engine(path: str | Path, purpose: str, error: type[Exception]):
+    """The numpy engine of an .h5 model file, for a feature that needs it (its gradients, its knock-outs).
+
+    Args:
+        purpose: what needs it, as the start of a sentence ("Explanations", "Channel scans").
+        error: the exception type raised when the file is not one the numpy engine reads.
+
+    Raises:
+        error: a .keras file (only the Keras engine reads it) or layers the numpy engine does not know.
+        ModelFileError: missing, corrupt or unsafe model file.
+    """
+    from shapes_viz.engine.numpy_engine import NumpyEngine
+
+    path = Path(path)
+    if path.suffix != ".h5":
+        raise error(f"{purpose} need an .h5 model (they run on the numpy engine, without TensorFlow); "
+                    f"save or train the model as .h5. Received: model={str(path)!r}")
+    try:
+        return NumpyEngine.from_file(path)
+    except Unsupported as exc:
+        raise error(f"{purpose} need a model the numpy engine reads ({exc}). Received: model={str(path)!r}") from None
+
+
+__all__ = ["Activations", "ChannelStats", "Engine", "LayerActivation", "LayerInfo", "Unsupported", "open_engine",
+           "open_numpy_engine"]

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from shapes_viz.config import CLASS_NAMES
-from shapes_viz.engine.layers import Unsupported
+from shapes_viz import engine as engines
 from shapes_viz.engine.numpy_engine import NumpyEngine
-from shapes_viz.errors import ModelFileError, ShapesVizError
+from shapes_viz.errors import ShapesVizError
 from shapes_viz.explain.methods import CAM_METHODS, AttributionMap, attribute, map_layers
 
 # The CAM methods' layer when none is asked for: the most faithful LayerCAM measured. Mean deletion area
@@ -77,15 +77,7 @@ def open_numpy_engine(path: Path) -> NumpyEngine:
         ExplainError: a file that only the Keras engine reads (.keras): explanations need an .h5 model.
         ModelFileError: missing, corrupt or unsafe model file.
     """
-    path = Path(path)
-    if path.suffix != ".h5":
-        raise ExplainError(f"Explanations need an .h5 model (they run on the numpy engine, without TensorFlow); "
-                           f"save or train the model as .h5. Received: model={str(path)!r}")
-    try:
-        return NumpyEngine.from_file(path)
-    except Unsupported as exc:
-        raise ExplainError(f"Explanations need a model the numpy engine reads ({exc}). "
-                           f"Received: model={str(path)!r}") from None
+    return engines.open_numpy_engine(path, "Explanations", ExplainError)
 
 
 def choose_layer(engine: NumpyEngine, method: str, layer: str | None) -> str | None:
