@@ -125,8 +125,9 @@ def ui_modules() -> list[Path]:
     return sorted((PACKAGE / "ui").rglob("*.py")) + [ROOT / "app.py"]
 
 
-# What the ui may use of the training package: the jobs API (start, status, cancel a subprocess).
-UI_TRAINING_API = {"jobs", "status", "TrainingJobs", "TrainRequest", "JobStatus",
+# What the ui may use of the training package: the jobs API (start, status, cancel a subprocess) and the
+# estimate of a run's duration (plain arithmetic on a recipe and a history).
+UI_TRAINING_API = {"jobs", "status", "estimate", "TrainingJobs", "TrainRequest", "JobStatus",
                    "CANCELLED", "DONE", "FAILED", "IDLE", "KEPT", "RUNNING", "STARTING"}
 
 

@@ -5,6 +5,7 @@ cancels, and models published while sessions browse.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -130,6 +131,7 @@ def test_second_session_pressing_retrain_is_told_sees_progress_and_can_cancel_wi
     point_app_at(monkeypatch, model, tiny_data)
     a, b = new_app().run(), new_app().run()
     assert not a.button(key="train_start").disabled and not b.button(key="train_start").disabled
+    assert re.search(r"Expected time: about \d+ (s|min) .*at most", sidebar_text(a)), sidebar_text(a)  # before Start
     for at in (a, b):
         at.radio(key="train_source").set_value("project data folder")
         at.number_input(key="train_epochs").set_value(50)  # the stable recipe: seconds per epoch
@@ -144,6 +146,7 @@ def test_second_session_pressing_retrain_is_told_sees_progress_and_can_cancel_wi
         assert len(list((model.parent / ".runs").iterdir())) == 1, "B's press started a second job"
 
         run_until(b, lambda s: "Epoch 1 of 50" in progress_text(s), "B sees epoch 1 of 50")
+        assert re.search(r"About .* left \(at most .*\)", sidebar_text(b)), sidebar_text(b)  # the time left
         b.button(key="cancel_training").click().run()
         assert_clean(b)
         assert "Cancelling" in sidebar_text(b), sidebar_text(b)

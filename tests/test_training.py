@@ -29,7 +29,7 @@ SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation spl
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
     "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256", "stopped_early",
-    "architecture",
+    "architecture", "epoch_seconds",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -64,6 +64,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert set(history["data"]) == DATA_KEYS
     assert history["epochs_run"] == 1 and history["best_epoch"] == 1 == result.best_epoch
     assert history["stopped_early"] is None and history["architecture"] == "tutorial"
+    assert len(history["epoch_seconds"]) == 1 and 0 < history["epoch_seconds"][0] < history["seconds"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert len(history[key]) == 1 and math.isfinite(history[key][0])
     assert history["val_accuracy_best"] == history["val_accuracy"][0] == result.val_accuracy
@@ -75,9 +76,11 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert history["classes"] == ["circles", "squares", "triangles"] and history["seed"] == 0
     # progress events: start, one per epoch, done
     assert [e["event"] for e in events] == ["start", "epoch", "done"]
-    assert events[0] == {"event": "start", "epochs": 1, "recipe": "tutorial", "train_count": 21, "val_count": 9,
-                         "skipped": []}
+    start_time = events[0]["time"]
+    assert {k: v for k, v in events[0].items() if k != "time"} == {"event": "start", "epochs": 1, "recipe": "tutorial", "patience": 0, "train_count": 21,
+                         "val_count": 9, "skipped": []}
     assert events[1]["epoch"] == 1 and events[1]["epochs"] == 1
+    assert 0 < events[1]["time"] - start_time < history["seconds"]  # the app's time left comes from these
     assert events[1]["val_accuracy"] == history["val_accuracy"][0]
     assert events[2]["model_path"] == str(path) and events[2]["best_epoch"] == 1
     # no current model: published, with the new model's accuracy on the 9 validation images recorded

@@ -6,7 +6,7 @@
 
 Modules: `run` (train), `pipeline` (tf.data), `watcher` (the epoch callback), `gate` (the publish gate),
 `progress` (the events between trainer and app), `status` (a job as a session sees it), `jobs` (the
-subprocesses). Importing this package imports no TensorFlow (the app imports it).
+subprocesses), `estimate` (how long a run takes), `variants_run` (the architecture variants compared). Importing this package imports no TensorFlow (the app imports it).
 """
 
 from shapes_viz.training.jobs import TrainingJobs, TrainRequest

@@ -1,8 +1,10 @@
 """The progress events that pass between the trainer process and the app: their names, how the trainer
 writes them (one JSON object per line, appended and flushed) and how the app folds them into one summary.
 
-    {"event": "start", "epochs", "recipe", "train_count", "val_count", "skipped"}   data loaded, training begins
-    {"event": "epoch", "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy"}   one per finished epoch
+    {"event": "start", "epochs", "recipe", "patience", "train_count", "val_count", "skipped", "time"}   training begins
+    {"event": "epoch", "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy", "time"}   one per epoch
+
+("time": the Unix time of the event, from which the app tells the time left.)
     {"event": "done", "model_path", "best_epoch", "val_accuracy", "seconds", "publish_gate"}   published
     {"event": "kept", "message", "new_accuracy", "current_accuracy", "val_count"}   the gate kept the current model
     {"event": "cancelled"}                                                          stopped on request
@@ -16,6 +18,7 @@ No TensorFlow, Streamlit or Plotly here.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +33,17 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 CANCELLED_MESSAGE = "Training cancelled; the previous model stays."
 
 
-def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str]) -> Event:
-    return {"event": START, "epochs": epochs, "recipe": recipe, "train_count": train_count,
-            "val_count": val_count, "skipped": list(skipped)}
+def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str],
+                patience: int = 0) -> Event:
+    """Data loaded and the model built: the first epoch starts now. `patience`: the recipe's early stop."""
+    return {"event": START, "epochs": epochs, "recipe": recipe, "patience": patience, "train_count": train_count,
+            "val_count": val_count, "skipped": list(skipped), "time": time.time()}
 
 
 def epoch_event(epoch: int, epochs: int, metrics: dict[str, float]) -> Event:
     """`metrics`: the float value of each of METRICS for this epoch (NaN where Keras gave none)."""
-    return {"event": EPOCH, "epoch": epoch, "epochs": epochs, **{key: metrics[key] for key in METRICS}}
+    return {"event": EPOCH, "epoch": epoch, "epochs": epochs, **{key: metrics[key] for key in METRICS},
+            "time": time.time()}
 
 
 def done_event(model_path: Path | str, history: dict[str, Any], gate: dict[str, Any]) -> Event:
@@ -83,13 +89,16 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
     Returns:
         {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
          "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
-         "val_count", "skipped"}.
+         "val_count", "skipped", "patience", "seconds_so_far"}; seconds_so_far: from the start event to the last
+         epoch event (None until both have a time).
     """
     summary: dict[str, Any] = {
         "terminal": None, "started": False, "epoch": 0, "epochs": 0,
         "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
         "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
+        "patience": 0, "seconds_so_far": None,
     }
+    started_at = None
     for line in lines:
         line = line.strip()
         if not line:
@@ -107,6 +116,8 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
             for key in ("recipe", "train_count", "val_count"):
                 summary[key] = event.get(key)
             summary["skipped"] = [str(item) for item in event.get("skipped") or []]
+            summary["patience"] = _number(event.get("patience"), int) or 0
+            started_at = _number(event.get("time"), float)
         elif kind == EPOCH:
             epoch = int(event.get("epoch") or 0)
             if epoch <= summary["epoch"]:
@@ -116,6 +127,9 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
             for key in METRICS:
                 value = event.get(key)
                 summary["history"][key].append(float(value) if value is not None else float("nan"))
+            ended_at = _number(event.get("time"), float)
+            if started_at is not None and ended_at is not None and ended_at > started_at:
+                summary["seconds_so_far"] = ended_at - started_at
         elif kind == DONE:
             summary["terminal"] = DONE
             summary["best_epoch"] = event.get("best_epoch")
@@ -135,3 +149,10 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
             summary["terminal"] = ERROR
             summary["message"] = str(event.get("message") or "Training failed.")
     return summary
+
+
+def _number(value: Any, kind: type) -> Any:
+    """`kind(value)` for an int or float value (not a bool), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return kind(value)
+    return None

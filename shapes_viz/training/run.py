@@ -133,8 +133,7 @@ def train(
         started = time.perf_counter()
         splits = load_dataset(data_dir, seed=seed)
         keras.utils.set_random_seed(seed)
-        emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation),
-                         [f"{path}: {reason}" for path, reason in splits.skipped]))
+        skipped = [f"{path}: {reason}" for path, reason in splits.skipped]
         strategy = _strategy(tf)
         with strategy.scope():
             model = build_model() if architecture == "tutorial" else variant(architecture).build()
@@ -146,6 +145,7 @@ def train(
         train_ds, steps = make_train_dataset(splits.train.images, splits.train.labels, chosen, seed)
         val_ds = make_eval_dataset(splits.validation.images, splits.validation.labels)
         watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience)
+        emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation), skipped, chosen.patience))
         model.fit(
             train_ds,
             validation_data=val_ds,
@@ -191,6 +191,7 @@ def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds:
         "best_epoch": watcher.best_epoch,
         "val_accuracy_best": watcher.best_val_accuracy,
         "epochs_run": len(watcher.metrics["loss"]),
+        "epoch_seconds": watcher.epoch_seconds,
         "stopped_early": watcher.stopped_early,
         "recipe": dataclasses.asdict(recipe),
         "data": {

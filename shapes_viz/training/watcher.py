@@ -6,6 +6,7 @@ a stop request. Keras is imported when a watcher is made, not with this module.
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -16,7 +17,8 @@ from shapes_viz.training.progress import METRICS, Event, epoch_event
 def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None,
                  patience: int = 0):
     """A Keras callback that records metrics, keeps the best epoch's weights (by val_accuracy, then
-    val_loss) in memory, stops on NaN loss or a stop request, and emits one event per epoch. With
+    val_loss) in memory, stops on NaN loss or a stop request, times every epoch (`epoch_seconds`) and emits
+    one event per epoch. With
     `patience`, it stops when val_accuracy has not risen for that many epochs (`stopped_early` says when)."""
     import keras
 
@@ -36,6 +38,11 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             self.patience = patience
             self.best_accuracy_epoch = 0  # the last epoch val_accuracy rose (ties in val_loss do not count)
             self.stopped_early: dict | None = None
+            self.epoch_seconds: list[float] = []  # each finished epoch's wall time, validation included
+            self._epoch_started = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -57,6 +64,7 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
                 return
             for key, value in values.items():
                 self.metrics[key].append(value)
+            self.epoch_seconds.append(round(time.perf_counter() - self._epoch_started, 3))
             better = values["val_accuracy"] > self.best_val_accuracy or (
                 values["val_accuracy"] == self.best_val_accuracy and values["val_loss"] < self.best_val_loss
             )

@@ -20,9 +20,12 @@ from pathlib import Path
 import streamlit as st
 
 from shapes_viz import figures
+from shapes_viz.artifacts import read_history
 from shapes_viz.config import DEFAULT_RECIPE, RECIPES
 from shapes_viz.errors import ShapesVizError
+from shapes_viz.dataset import TRAIN_FOLDER
 from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainingJobs, TrainRequest
+from shapes_viz.training.estimate import estimate_training, time_left
 from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -125,6 +128,7 @@ def _form(data_dir: Path) -> None:
             t("sidebar.publish_if_worse"), key="train_publish_if_worse", value=False,
             help=t("sidebar.publish_help"),
         )
+        _expected_time(data_dir, source, int(per_class), recipe, epochs)
         # Never disabled: a press while another job runs is told so (a button disabled on a page drawn during
         # a job would stay disabled after it, since the page is not rerun when the job ends).
         submitted = st.form_submit_button(t("sidebar.start"), key="train_start", type="primary", width="stretch")
@@ -139,6 +143,39 @@ def _form(data_dir: Path) -> None:
             publish_if_worse=bool(publish_if_worse),
         )
         _start(request)
+
+
+def _expected_time(data_dir: Path, source: str, per_class: int, recipe: str, epochs: int | None) -> None:
+    """How long Start would take with the form's values (as last submitted: a form reruns only on Start)."""
+    if source == "freshly generated":
+        test = min(max(round(per_class * 0.3), 1), per_class - 1)  # as `generate_dataset` splits
+        train_count = 3 * (per_class - test)
+    else:
+        train_count = _folder_train_count(data_dir)
+    if not train_count:
+        return
+    history = read_history(resources.published_path())
+    estimate = estimate_training(RECIPES[recipe], train_count, history, epochs or None)
+    st.caption(t("sidebar.expected_time", expected=_duration(estimate.expected_s), at_most=_duration(estimate.at_most_s),
+                 train=train_count) + " " + t("sidebar.expected_basis_last" if estimate.basis == "last run"
+                                              else "sidebar.expected_basis_typical"))
+
+
+def _folder_train_count(data_dir: Path) -> int:
+    """Training images the trainer would use from `data_dir`: its training_set, or 70% of a folder of class
+    folders (the trainer's split); 0 when there is none."""
+    splits = resources.data_splits(data_dir)
+    folder = splits.get(TRAIN_FOLDER) or splits.get("data")
+    if folder is None:
+        return 0
+    count = sum(len(files) for files in resources.class_images(str(folder)).values())
+    return count if TRAIN_FOLDER in splits else round(count * 0.7)
+
+
+def _duration(seconds: float) -> str:
+    """"45 s", "2 min 05 s": the same in English and French."""
+    seconds = max(int(round(seconds)), 1)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def _recipe_label(name: str) -> str:
@@ -208,6 +245,10 @@ def _progress(status: JobStatus) -> None:
     if status.cancel_requested:
         label += t("sidebar.epoch_cancelling")
     st.progress(min(status.epoch / total, 1.0), text=label)
+    left = time_left(status.epoch, status.epochs, status.history["val_accuracy"], status.patience,
+                     status.seconds_so_far or 0.0)
+    st.caption(t("sidebar.time_left", expected=_duration(left.expected_s), at_most=_duration(left.at_most_s))
+               if left else t("sidebar.time_left_starting"))
     if status.train_count is not None:
         st.caption(t("sidebar.job", recipe=status.recipe, train=status.train_count, val=status.val_count))
     if status.epoch:

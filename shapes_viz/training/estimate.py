@@ -1,0 +1,156 @@
+"""How long a training takes: expected before Start, and the time left while it runs.
+
+    before = estimate_training(RECIPES["stable"], train_count=210, history=published_history)
+    before.expected_s, before.at_most_s                # e.g. 24.0, 58.0 (seconds)
+    left = time_left(epoch=4, epochs=30, val_accuracy=[...], patience=3, seconds_so_far=11.2)
+
+A run costs a fixed part (process start, TensorFlow import, data load, model build, publish gate and
+publish: `STARTUP_SECONDS`, `FINISH_SECONDS`) plus a part proportional to the samples it sees (epochs x
+samples per epoch). The seconds per sample come from the published model's last run when it was trained on
+the same architecture with the same batch size and augmentation (its history's `epoch_seconds`), else from
+`TYPICAL_SECONDS_PER_SAMPLE` (2 cores).
+With early stopping (`Recipe.patience`) a run ends `patience` epochs after validation accuracy last rose:
+the expected figure replays the last run of the same recipe (its validation accuracies) with this patience
+when there is one, else assumes the last rise at `TYPICAL_LAST_RISE`; the "at most" figure assumes every
+planned epoch runs.
+
+No TensorFlow, Streamlit or Plotly here.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shapes_viz.config import Recipe
+
+# Measured on the project's 2-core machine with the tutorial's network (batch 64, augmented): 2.45 s for an
+# epoch of 4096 samples, i.e. 0.6 ms a sample.
+TYPICAL_SECONDS_PER_SAMPLE = 0.6e-3
+STARTUP_SECONDS = 7.0  # spawn + TensorFlow import + data load + model build (measured 6-8 s on 2 cores)
+FINISH_SECONDS = 1.5  # publish gate (the current model measured) + writing the model and its history
+# Epoch at which the default recipe's validation accuracy last rose on data/ (seeds 0-2), when no run of
+# the recipe says otherwise.
+TYPICAL_LAST_RISE = 5
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A duration in seconds: what to expect and an upper bound.
+
+    Attributes:
+        expected_s: the likely duration (early stopping as usual).
+        at_most_s: every planned epoch runs.
+        basis: "last run" (seconds per sample measured by the published model's own training) or "typical"
+            (the 2-core figure of this module).
+    """
+
+    expected_s: float
+    at_most_s: float
+    basis: str
+
+
+def samples_per_epoch(recipe: Recipe, train_count: int) -> int:
+    """Samples one epoch sees: whole batches covering max(train_count, recipe.min_samples_per_epoch)."""
+    samples = max(int(train_count), recipe.min_samples_per_epoch, 1)
+    return math.ceil(samples / recipe.batch_size) * recipe.batch_size
+
+
+def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, architecture: str = "tutorial") -> float | None:
+    """Seconds per training sample measured by a finished run (its history dict) when it trained the same
+    architecture with the same batch size and augmentation as `recipe`: the median epoch after the first (which
+    also traces the graph), over the samples of an epoch. None when the history does not say (older histories
+    have no `epoch_seconds`), is of another kind of run, or holds nonsense."""
+    if not isinstance(history, Mapping) or history.get("architecture", "tutorial") != architecture:
+        return None
+    try:
+        ran = Recipe(**history["recipe"])
+        times = [float(value) for value in history["epoch_seconds"]][1:]
+        per_epoch = samples_per_epoch(ran, int(history["data"]["train_count"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (ran.batch_size, ran.augment) != (recipe.batch_size, recipe.augment) or not times:
+        return None
+    seconds = statistics.median(times)
+    return seconds / per_epoch if math.isfinite(seconds) and seconds > 0 else None
+
+
+def last_rise(val_accuracy: Sequence[float]) -> int:
+    """The 1-based epoch at which validation accuracy last reached a new maximum; 0 for no epochs."""
+    best, epoch = -math.inf, 0
+    for index, value in enumerate(val_accuracy, start=1):
+        if value > best:
+            best, epoch = value, index
+    return epoch
+
+
+def stop_epoch(val_accuracy: Sequence[float], patience: int) -> int | None:
+    """The epoch at which a run with these validation accuracies stops early with `patience` (as the trainer's
+    watcher decides: `patience` epochs without a new maximum), or None if it would not stop within them."""
+    best, rise = -math.inf, 0
+    for epoch, value in enumerate(val_accuracy, start=1):
+        if value > best:
+            best, rise = value, epoch
+        if patience and epoch - rise >= patience:
+            return epoch
+    return None
+
+
+def expected_epochs(recipe: Recipe, epochs: int, history: Mapping[str, Any] | None = None) -> int:
+    """Epochs a run of `recipe` planned for `epochs` is expected to run: all of them without patience;
+    otherwise where the published model's last run (when it used this recipe) would have stopped with this
+    patience, else `patience` epochs after `TYPICAL_LAST_RISE`."""
+    if not recipe.patience:
+        return epochs
+    stop = TYPICAL_LAST_RISE + recipe.patience
+    if isinstance(history, Mapping) and (history.get("recipe") or {}).get("name") == recipe.name:
+        values = history.get("val_accuracy")
+        if isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values):
+            stop = stop_epoch(values, recipe.patience) or last_rise(values) + recipe.patience
+    return max(1, min(epochs, stop))
+
+
+def estimate_training(recipe: Recipe, train_count: int, history: Mapping[str, Any] | None = None,
+                      epochs: int | None = None) -> Estimate:
+    """The duration of a training run before it starts.
+
+    Args:
+        recipe: the recipe (its `epochs` unless `epochs` overrides it).
+        train_count: images in the training split.
+        history: the published model's history dict, if any (its speed and its last rise are used).
+    """
+    planned = int(epochs or recipe.epochs)
+    measured = seconds_per_sample(history, recipe)
+    per_epoch = samples_per_epoch(recipe, train_count) * (measured or TYPICAL_SECONDS_PER_SAMPLE)
+    fixed = STARTUP_SECONDS + FINISH_SECONDS
+    return Estimate(
+        expected_s=fixed + expected_epochs(recipe, planned, history) * per_epoch,
+        at_most_s=fixed + planned * per_epoch,
+        basis="last run" if measured else "typical",
+    )
+
+
+def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], patience: int, seconds_so_far: float,
+              typical_rise: int = TYPICAL_LAST_RISE) -> Estimate | None:
+    """The time left of a running training, or None before its first epoch ends.
+
+    Args:
+        epoch: epochs finished; epochs: epochs planned.
+        val_accuracy: one value per finished epoch.
+        patience: the recipe's patience (0: every epoch runs).
+        seconds_so_far: seconds from the start of the first epoch to the end of the last finished one.
+        typical_rise: the epoch of the last rise to expect when the run has not got that far.
+    """
+    if epoch < 1 or seconds_so_far <= 0:
+        return None
+    per_epoch = seconds_so_far / epoch
+    at_most = max(epochs - epoch, 0)
+    expected = at_most
+    if patience:
+        stop = min(epochs, max(last_rise(val_accuracy[:epoch]), typical_rise) + patience)
+        expected = max(min(stop - epoch, at_most), 0)
+    return Estimate(expected_s=expected * per_epoch + FINISH_SECONDS, at_most_s=at_most * per_epoch + FINISH_SECONDS,
+                    basis="this run")
