@@ -126,8 +126,8 @@ def ui_modules() -> list[Path]:
 
 
 # What the ui may use of the training package: the jobs API (start, status, cancel a subprocess) and the
-# estimate of a run's duration (plain arithmetic on a recipe and a history).
-UI_TRAINING_API = {"jobs", "status", "estimate", "TrainingJobs", "TrainRequest", "JobStatus",
+# estimate of a run's duration (plain arithmetic on a recipe, a history and the precision the machine trains in).
+UI_TRAINING_API = {"jobs", "status", "estimate", "precision", "TrainingJobs", "TrainRequest", "JobStatus",
                    "CANCELLED", "DONE", "FAILED", "IDLE", "KEPT", "RUNNING", "STARTING"}
 
 

@@ -29,7 +29,7 @@ SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation spl
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
     "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256", "stopped_early",
-    "architecture", "epoch_seconds",
+    "architecture", "epoch_seconds", "precision",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -171,7 +171,7 @@ def test_the_lock_is_released_when_the_trainer_is_killed(tmp_path, tiny_data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"recipe": "fastest"}, r"Unknown recipe 'fastest'\. Choose one of: stable, tutorial"),
+        ({"recipe": "fastest"}, r"Unknown recipe 'fastest'\. Choose one of: stable, thorough, tutorial"),
         ({"epochs": 0}, r"epochs must be at least 1\. Received: epochs=0"),
         ({"batch_size": -2}, r"batch_size must be at least 1\. Received: batch_size=-2"),
     ],

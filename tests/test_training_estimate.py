@@ -38,6 +38,10 @@ def test_seconds_per_sample_come_from_the_last_runs_epochs_after_the_first():
     # batches of 16 without augmentation run at another speed per sample: not a measure of the stable recipe
     assert estimate.seconds_per_sample(history(0.1, 10, recipe=RECIPES["tutorial"]), STABLE) is None
     assert estimate.seconds_per_sample(None, STABLE) is None
+    # a run in bfloat16 says nothing of the speed in float32, and the other way round
+    assert estimate.seconds_per_sample(history(1.0, 10, precision="mixed_bfloat16"), STABLE) is None
+    assert estimate.seconds_per_sample(history(1.0, 10, precision="mixed_bfloat16"), STABLE,
+                                       "mixed_bfloat16") == pytest.approx(1.0 / 4096)
 
 
 def test_last_rise_is_the_epoch_of_the_last_new_maximum():
@@ -76,7 +80,9 @@ def test_estimate_before_start_adds_the_fixed_part_to_epochs_times_samples_times
     assert got.at_most_s == pytest.approx(fixed + STABLE.epochs * 4096 * per_sample)
     typical = estimate.estimate_training(STABLE, 210, None, epochs=12)
     assert typical.basis == "typical"
-    assert typical.at_most_s == pytest.approx(fixed + 12 * 4096 * estimate.TYPICAL_SECONDS_PER_SAMPLE)
+    assert typical.at_most_s == pytest.approx(fixed + 12 * 4096 * estimate.TYPICAL_SECONDS_PER_SAMPLE["float32"])
+    bf16 = estimate.estimate_training(STABLE, 210, None, epochs=12, precision="mixed_bfloat16")
+    assert bf16.at_most_s == pytest.approx(fixed + 12 * 4096 * estimate.TYPICAL_SECONDS_PER_SAMPLE["mixed_bfloat16"])
 
 
 def test_time_left_uses_this_runs_seconds_per_epoch():

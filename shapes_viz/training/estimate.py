@@ -27,9 +27,10 @@ from typing import Any
 
 from shapes_viz.config import Recipe
 
-# Measured on the project's 2-core machine with the tutorial's network (batch 64, augmented): 2.45 s for an
-# epoch of 4096 samples, i.e. 0.6 ms a sample.
-TYPICAL_SECONDS_PER_SAMPLE = 0.6e-3
+# Measured on the project's 2-core machine with the tutorial's network (batch 64, augmented), per training
+# precision (`precision.training_policy`): an epoch of 4096 samples takes 2.45 s in float32 (0.6 ms a sample)
+# and 0.85 s in mixed bfloat16 on its AMX unit.
+TYPICAL_SECONDS_PER_SAMPLE = {"float32": 0.6e-3, "mixed_bfloat16": 0.21e-3}
 STARTUP_SECONDS = 7.0  # spawn + TensorFlow import + data load + model build (measured 6-8 s on 2 cores)
 FINISH_SECONDS = 1.5  # publish gate (the current model measured) + writing the model and its history
 # Epoch at which the default recipe's validation accuracy last rose on data/ (seeds 0-2), when no run of
@@ -59,12 +60,15 @@ def samples_per_epoch(recipe: Recipe, train_count: int) -> int:
     return math.ceil(samples / recipe.batch_size) * recipe.batch_size
 
 
-def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, architecture: str = "tutorial") -> float | None:
+def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, precision: str = "float32",
+                       architecture: str = "tutorial") -> float | None:
     """Seconds per training sample measured by a finished run (its history dict) when it trained the same
-    architecture with the same batch size and augmentation as `recipe`: the median epoch after the first (which
-    also traces the graph), over the samples of an epoch. None when the history does not say (older histories
-    have no `epoch_seconds`), is of another kind of run, or holds nonsense."""
+    architecture in the same precision with the same batch size and augmentation as `recipe`: the median
+    epoch after the first (which also traces the graph), over the samples of an epoch. None when the history
+    does not say (older histories have no `epoch_seconds`), is of another kind of run, or holds nonsense."""
     if not isinstance(history, Mapping) or history.get("architecture", "tutorial") != architecture:
+        return None
+    if history.get("precision", "float32") != precision:
         return None
     try:
         ran = Recipe(**history["recipe"])
@@ -114,17 +118,19 @@ def expected_epochs(recipe: Recipe, epochs: int, history: Mapping[str, Any] | No
 
 
 def estimate_training(recipe: Recipe, train_count: int, history: Mapping[str, Any] | None = None,
-                      epochs: int | None = None) -> Estimate:
+                      epochs: int | None = None, precision: str = "float32") -> Estimate:
     """The duration of a training run before it starts.
 
     Args:
         recipe: the recipe (its `epochs` unless `epochs` overrides it).
         train_count: images in the training split.
         history: the published model's history dict, if any (its speed and its last rise are used).
+        precision: the policy the training will compute in (`precision.training_policy()`).
     """
     planned = int(epochs or recipe.epochs)
-    measured = seconds_per_sample(history, recipe)
-    per_epoch = samples_per_epoch(recipe, train_count) * (measured or TYPICAL_SECONDS_PER_SAMPLE)
+    measured = seconds_per_sample(history, recipe, precision)
+    typical = TYPICAL_SECONDS_PER_SAMPLE.get(precision, TYPICAL_SECONDS_PER_SAMPLE["float32"])
+    per_epoch = samples_per_epoch(recipe, train_count) * (measured or typical)
     fixed = STARTUP_SECONDS + FINISH_SECONDS
     return Estimate(
         expected_s=fixed + expected_epochs(recipe, planned, history) * per_epoch,

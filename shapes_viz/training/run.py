@@ -1,7 +1,8 @@
 """A training run: `train` a recipe on a data folder and publish the best epoch's model.
 
 `train` loads a data folder (every image through `preprocess`), builds the network inside a
-`tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), feeds
+`tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), in bfloat16
+where the processor multiplies it natively (`precision`; the published copy is float32), feeds
 it through tf.data (`pipeline`), keeps the weights of the best epoch by val_accuracy in memory
 (`watcher`), and publishes the model and its history JSON only if training finished normally and the
 publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload check,
@@ -29,6 +30,7 @@ from shapes_viz.errors import TrainingCancelled, TrainingError
 from shapes_viz.model import build_model
 from shapes_viz.training.gate import publish_gate
 from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
+from shapes_viz.training.precision import as_float32, dtype_policy, training_policy
 from shapes_viz.training.progress import CANCELLED_MESSAGE, Event, done_event, start_event
 from shapes_viz.training.watcher import make_watcher
 from shapes_viz.variants import VARIANTS, variant
@@ -135,8 +137,11 @@ def train(
         keras.utils.set_random_seed(seed)
         skipped = [f"{path}: {reason}" for path, reason in splits.skipped]
         strategy = _strategy(tf)
+        build = build_model if architecture == "tutorial" else variant(architecture).build
+        policy = training_policy(len(tf.config.list_logical_devices("GPU")))
         with strategy.scope():
-            model = build_model() if architecture == "tutorial" else variant(architecture).build()
+            with dtype_policy(policy):
+                model = build()
             model.compile(
                 optimizer=_optimizer(keras, chosen),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=chosen.label_smoothing),
@@ -163,10 +168,13 @@ def train(
                 "Try a lower learning rate or the 'stable' recipe."
             )
         model.set_weights(watcher.best_weights)
+        if policy != "float32":
+            model = as_float32(model, build)  # the published file computes in float32, like every engine
         gate = publish_gate(model, out_path, splits.validation, publish_if_worse)
         history = _history(watcher, chosen, splits, seed, time.perf_counter() - started, data_description)
         history["publish_gate"] = gate
         history["architecture"] = architecture
+        history["precision"] = policy
         publish_model_and_history(model, out_path, history)
     emit(done_event(out_path, history, gate))
     return TrainingResult(out_path, history)

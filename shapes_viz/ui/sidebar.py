@@ -26,6 +26,7 @@ from shapes_viz.errors import ShapesVizError
 from shapes_viz.dataset import TRAIN_FOLDER
 from shapes_viz.training import CANCELLED, DONE, FAILED, KEPT, STARTING, JobStatus, TrainingJobs, TrainRequest
 from shapes_viz.training.estimate import estimate_training, time_left
+from shapes_viz.training.precision import training_policy
 from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -155,7 +156,7 @@ def _expected_time(data_dir: Path, source: str, per_class: int, recipe: str, epo
     if not train_count:
         return
     history = read_history(resources.published_path())
-    estimate = estimate_training(RECIPES[recipe], train_count, history, epochs or None)
+    estimate = estimate_training(RECIPES[recipe], train_count, history, epochs or None, training_policy())
     st.caption(t("sidebar.expected_time", expected=_duration(estimate.expected_s), at_most=_duration(estimate.at_most_s),
                  train=train_count) + " " + t("sidebar.expected_basis_last" if estimate.basis == "last run"
                                               else "sidebar.expected_basis_typical"))
