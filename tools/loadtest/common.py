@@ -172,7 +172,8 @@ async def run_sessions(sessions: list[Any], args: argparse.Namespace, results: R
     """Open the first session alone (it pays the cold start: model load, tracing), then the others together;
     every session that opened does its interactions (session 0 retrains first with --retrain); close them all.
 
-    A session has `index`, `async open() -> bool`, `async run(retrain: bool)` and `async close()`.
+    A session has `index`, `async open() -> bool`, `async run(retrain: bool)` and `async close()`, and may have
+    `async after_run()`: what it does once every session's interactions are done (outside the CPU and rate figures).
     """
     try:
         if not await sessions[0].open():
@@ -183,6 +184,7 @@ async def run_sessions(sessions: list[Any], args: argparse.Namespace, results: R
         live = [sessions[0]] + [s for s, ok in zip(sessions[1:], opened) if ok]
         await asyncio.gather(*(s.run(retrain=args.retrain and s.index == 0) for s in live))
         mark("at_end", results, memory)
+        await asyncio.gather(*(s.after_run() for s in live if hasattr(s, "after_run")))
     finally:
         await asyncio.gather(*(s.close() for s in sessions))
 

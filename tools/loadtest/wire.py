@@ -36,6 +36,13 @@ ERROR_TEXTS = ("Something went wrong", "Traceback", "This app has encountered an
 TRAINING_STARTED = re.compile("Training started|Training is starting|Epoch")
 HEATMAP_TITLE = re.compile(r"(\S+) · channel (\d+)")
 PREDICTION_PREFIX = "Prediction for "
+# The Channels view's whole-layer job (shapes_viz/ui/channels_view.py; English texts of en.toml [channels]):
+# the mosaic's caption (`mosaic`), the progress bar while it runs (`job_running`), the warning if it stopped, the
+# button that starts it (`layer_job`: drawn while the page's model has no job for the layer).
+LAYER_JOB_MOSAIC = re.compile(r"(\S+): (\d+) of (\d+) images")
+LAYER_JOB_RUNNING = "Computing in the background"
+LAYER_JOB_STOPPED = "The job stopped:"
+LAYER_JOB_BUTTON = "Compute every channel of "
 UNEXPECTED_MESSAGES = frozenset({"ref_hash", "page_not_found", "auth_redirect"})
 
 
@@ -45,18 +52,28 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Shown:
-    """A result an action waits for: a prediction metric (label, class) or a channel heatmap (title)."""
+    """A result an action waits for: a prediction metric (label, class), a channel heatmap (title), a training
+    notice, or what the Channels view shows of its whole-layer job."""
 
-    what: str  # "prediction", "heatmap" or "training"
-    text: str  # the metric's label, the heatmap's title, the training notice or progress text
-    value: str = ""  # the predicted class
+    what: str  # "prediction", "heatmap", "training" or "layer_job"
+    text: str  # the metric's label, the heatmap's title, the training notice or progress text, the job's text
+    value: str = ""  # the predicted class; for "layer_job": "mosaic", "running", "stopped" or "button"
 
 
 def shown_by(element) -> Shown | None:
-    """The prediction metric, channel heatmap or training notice an element of a delta shows, if it is one."""
+    """The prediction metric, channel heatmap, training notice or layer job's mosaic, progress or stop warning an
+    element of a delta shows, if it is one."""
     kind = element.WhichOneof("type")
     if kind == "metric" and element.metric.label.startswith(PREDICTION_PREFIX):
         return Shown("prediction", element.metric.label, element.metric.body)
+    if kind == "imgs" and element.imgs.imgs and LAYER_JOB_MOSAIC.match(element.imgs.imgs[0].caption):
+        return Shown("layer_job", element.imgs.imgs[0].caption, "mosaic")
+    if kind == "progress" and element.progress.text.startswith(LAYER_JOB_RUNNING):
+        return Shown("layer_job", element.progress.text, "running")
+    if kind == "alert" and element.alert.body.startswith(LAYER_JOB_STOPPED):
+        return Shown("layer_job", element.alert.body, "stopped")
+    if kind == "button" and element.button.label.startswith(LAYER_JOB_BUTTON):
+        return Shown("layer_job", element.button.label, "button")
     if kind in ("alert", "progress"):
         text = element.alert.body if kind == "alert" else element.progress.text
         return Shown("training", text) if TRAINING_STARTED.search(text) else None

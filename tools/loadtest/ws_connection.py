@@ -28,10 +28,12 @@ from tools.loadtest.wire import (
 )
 
 UPLOAD_TAB = "Upload"
+EXPLORER_VIEW, CHANNELS_VIEW = "Explorer", "Channels"  # view tabs (English labels, en.toml [view])
 # The Retrain form (shapes_viz/ui/sidebar.py)
 EPOCHS_KEY, PUBLISH_KEY, START_KEY = "train_epochs", "train_publish_if_worse", "train_start"
 TRACKED_KEYS = frozenset(
-    {keys.INPUT_TAB, keys.UPLOAD, keys.LAYER, keys.CHANNEL_NUMBER, EPOCHS_KEY, PUBLISH_KEY, START_KEY}
+    {keys.INPUT_TAB, keys.UPLOAD, keys.LAYER, keys.CHANNEL_NUMBER, EPOCHS_KEY, PUBLISH_KEY, START_KEY,
+     keys.VIEW_TAB, keys.LAYER_IMAGES}
 )
 
 
@@ -52,8 +54,9 @@ class Connection:
         self.watches: list[Watch] = []
         self.file_requests: dict[str, asyncio.Future] = {}
         self.auto_reruns: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id -> (interval, timer)
+        self.auto_fragments: set[str] = set()  # every fragment the server ever had this client auto-rerun
         self.run_id = ""  # the script run whose messages arrive now
-        self.foreground_run = ""  # the last run that was not a sidebar auto-rerun
+        self.foreground_run = ""  # the last run that was not an auto-rerun fragment's (the sidebar's, the layer job's)
         self.rerun_requested = False  # sent, its run not started yet
         self.idle = asyncio.Event()  # no foreground run in progress or requested
         self.heatmap = ""  # the last channel heatmap title
@@ -113,6 +116,11 @@ class Connection:
         await self.wait_idle("the Upload tab")
         self.widget(keys.UPLOAD)  # raises ProtocolError when the uploader is not on the page
 
+    def select_view_tab(self, label: str) -> None:
+        """The view tab (its English label) the next rerun opens: a full run, as the lazy tabs' on_change="rerun"."""
+        tabs = self.widget(keys.VIEW_TAB)
+        tabs.state = WidgetState(id=tabs.id, string_value=label)
+
     async def close(self) -> None:
         self.closing = True
         for _, timer in self.auto_reruns.values():
@@ -166,7 +174,9 @@ class Connection:
             watch.observe(message, shown, received_at, self.run_id)
 
     def on_new_session(self, message: ForwardMsg) -> None:
-        """A script run starts. A full run clears the auto-rerun timers (the run sets them again), like the frontend."""
+        """A script run starts. A full run clears the auto-rerun timers (the run sets them again), like the frontend.
+        A run of an auto-rerun fragment is never the foreground run, even once its timer stopped (a tick sent just
+        before a full run is run after it)."""
         self.run_id = message.metadata.run.script_run_id
         self.session_id = self.session_id or message.new_session.initialize.session_id
         self.page_hash = message.new_session.page_script_hash
@@ -174,7 +184,7 @@ class Connection:
         if not fragments:
             for fragment_id in list(self.auto_reruns):
                 self.stop_auto_rerun(fragment_id)
-        if not fragments or not set(fragments) <= set(self.auto_reruns):
+        if not fragments or not set(fragments) <= self.auto_fragments:
             self.foreground_run = self.run_id
             self.rerun_requested = False
             self.idle.clear()
@@ -238,6 +248,7 @@ class Connection:
             return
         self.stop_auto_rerun(fragment_id)
         self.auto_reruns[fragment_id] = (interval, asyncio.create_task(self.auto_rerun(fragment_id, interval)))
+        self.auto_fragments.add(fragment_id)
 
     def stop_auto_rerun(self, fragment_id: str) -> None:
         entry = self.auto_reruns.pop(fragment_id, None)
