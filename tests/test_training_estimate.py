@@ -44,34 +44,29 @@ def test_seconds_per_sample_come_from_the_last_runs_epochs_after_the_first():
                                        "mixed_bfloat16") == pytest.approx(1.0 / 4096)
 
 
-def test_last_rise_is_the_epoch_of_the_last_new_maximum():
-    assert estimate.last_rise([0.3, 0.6, 0.6, 0.9, 0.8, 0.9]) == 4
-    assert estimate.last_rise([]) == 0
-
-
-def test_stop_epoch_replays_the_watchers_rule():
-    values = [0.3, 0.6, 0.6, 0.9, 0.8, 0.9, 0.9, 1.0]
-    assert estimate.stop_epoch(values, 3) == 7  # no new maximum in epochs 5, 6, 7
-    assert estimate.stop_epoch(values, 4) is None
-    assert estimate.stop_epoch(values, 0) is None
-
-
-def test_expected_epochs_follow_patience_and_the_recipes_last_run():
+def test_expected_epochs_replay_the_recipes_rule_on_its_last_run():
     no_patience = dataclasses.replace(STABLE, patience=0)
     assert estimate.expected_epochs(no_patience, 30) == 30
+    accuracy_only = dataclasses.replace(STABLE, min_loss_improvement=0.0)
     rising = history(val_accuracy=[0.4, 0.7, 0.9, 1.0, 1.0, 1.0], epochs_run=6)
-    assert estimate.expected_epochs(STABLE, 30, rising) == 4 + STABLE.patience
-    assert estimate.expected_epochs(STABLE, 30) == estimate.TYPICAL_LAST_RISE + STABLE.patience
-    assert estimate.expected_epochs(STABLE, 3, rising) == 3  # never more than planned
+    assert estimate.expected_epochs(accuracy_only, 30, rising) == 4 + STABLE.patience  # not stopped within 6
+    assert estimate.expected_epochs(STABLE, 30) == estimate.TYPICAL_LAST_IMPROVEMENT + STABLE.patience
+    assert estimate.expected_epochs(accuracy_only, 3, rising) == 3  # never more than planned
     # a run without early stopping whose accuracy crept up late would have stopped long before
     long_run = history(val_accuracy=[0.5, 0.9, 0.98] + [0.98] * 20 + [0.99], epochs_run=24)
-    assert estimate.expected_epochs(STABLE, 30, long_run) == 3 + STABLE.patience
+    assert estimate.expected_epochs(accuracy_only, 30, long_run) == 3 + STABLE.patience
+    # with the loss: it falls 10% an epoch until epoch 12, then stays; the stop comes 5 epochs later
+    losses = [0.9 ** k for k in range(12)] + [0.9 ** 11] * 12
+    with_loss = history(val_accuracy=[1.0] * 24, epochs_run=24, val_loss=losses)
+    assert estimate.expected_epochs(STABLE, 30, with_loss) == 12 + STABLE.patience
+    assert estimate.expected_epochs(accuracy_only, 30, with_loss) == 1 + STABLE.patience
     other = history(val_accuracy=[0.4, 1.0], epochs_run=2, recipe=RECIPES["tutorial"])
-    assert estimate.expected_epochs(STABLE, 30, other) == estimate.TYPICAL_LAST_RISE + STABLE.patience
+    assert estimate.expected_epochs(STABLE, 30, other) == estimate.TYPICAL_LAST_IMPROVEMENT + STABLE.patience
 
 
 def test_estimate_before_start_adds_the_fixed_part_to_epochs_times_samples_times_speed():
-    last = history(epoch_seconds=2.5, epochs_run=8, val_accuracy=[0.5, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    last = history(epoch_seconds=2.5, epochs_run=8, val_accuracy=[0.5, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+                   val_loss=[1.0, 0.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
     got = estimate.estimate_training(STABLE, 210, last)
     per_sample = 2.5 / 4096
     fixed = estimate.STARTUP_SECONDS + estimate.FINISH_SECONDS
@@ -86,12 +81,16 @@ def test_estimate_before_start_adds_the_fixed_part_to_epochs_times_samples_times
 
 
 def test_time_left_uses_this_runs_seconds_per_epoch():
-    assert estimate.time_left(0, 30, [], 3, 0.0) is None
-    left = estimate.time_left(4, 30, [0.5, 0.9, 0.9, 0.9], patience=3, seconds_so_far=10.0, typical_rise=2)
-    # the last rise was epoch 2: the stop is expected at epoch 5, one epoch of 2.5 s away
+    assert estimate.time_left(0, 30, [], [], 3, 0.02, 0.0) is None
+    left = estimate.time_left(4, 30, [0.5, 0.9, 0.9, 0.9], [1.0, 0.5, 0.5, 0.5], patience=3,
+                              min_loss_improvement=0.02, seconds_so_far=10.0, typical_improvement=2)
+    # the last improvement was epoch 2: the stop is expected at epoch 5, one epoch of 2.5 s away
     assert left.expected_s == pytest.approx(2.5 + estimate.FINISH_SECONDS)
     assert left.at_most_s == pytest.approx(26 * 2.5 + estimate.FINISH_SECONDS)
-    plain = estimate.time_left(4, 10, [0.5] * 4, patience=0, seconds_so_far=8.0)
+    falling = estimate.time_left(4, 30, [0.5, 0.9, 0.9, 0.9], [1.0, 0.5, 0.4, 0.3], patience=3,
+                                 min_loss_improvement=0.02, seconds_so_far=10.0, typical_improvement=2)
+    assert falling.expected_s == pytest.approx(3 * 2.5 + estimate.FINISH_SECONDS)  # the loss still falls
+    plain = estimate.time_left(4, 10, [0.5] * 4, None, patience=0, min_loss_improvement=0.0, seconds_so_far=8.0)
     assert plain.expected_s == plain.at_most_s == pytest.approx(6 * 2.0 + estimate.FINISH_SECONDS)
 
 
@@ -99,9 +98,9 @@ def test_progress_events_carry_the_times_the_app_reads_back(monkeypatch):
     clock = iter([100.0, 104.0, 106.5])
     monkeypatch.setattr("shapes_viz.training.progress.time.time", lambda: next(clock))
     metrics = {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}
-    lines = [json.dumps(event) for event in (start_event(30, "stable", 210, 90, [], patience=5),
+    lines = [json.dumps(event) for event in (start_event(30, "stable", 210, 90, [], patience=5, min_loss_improvement=0.02),
                                              epoch_event(1, 30, metrics), epoch_event(2, 30, metrics))]
     summary = parse_progress(lines)
-    assert summary["patience"] == 5
+    assert summary["patience"] == 5 and summary["min_loss_improvement"] == 0.02
     assert summary["seconds_so_far"] == pytest.approx(6.5)
     assert parse_progress(lines[:2] + ['{"event": "epoch", "epoch": 3, "time": "soon"}'])["seconds_so_far"] == 4.0

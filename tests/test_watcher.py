@@ -38,7 +38,8 @@ def drive(accuracies: list[float], patience: int, epochs: int = 30):
 def test_it_stops_after_patience_epochs_without_a_rise_and_says_why():
     watcher, events = drive([0.5, 0.8, 0.9, 0.9, 0.85, 0.9, 0.9, 0.95, 0.9], patience=3)
     assert watcher.stopped_early == {
-        "epoch": 6, "reason": "validation accuracy had not risen for 3 epochs (best 0.9000 at epoch 3)"}
+        "epoch": 6, "reason": "validation accuracy had not risen for 3 epochs (last improvement at epoch 3); "
+                              "the best epoch, 3, had validation accuracy 0.9000"}
     assert len(events) == 6 and watcher.best_epoch == 3  # a tie (same accuracy, same loss) does not replace it
     assert int(watcher.best_weights[0][0]) == 3
 

@@ -9,10 +9,10 @@ publish: `STARTUP_SECONDS`, `FINISH_SECONDS`) plus a part proportional to the sa
 samples per epoch). The seconds per sample come from the published model's last run when it was trained on
 the same architecture with the same batch size and augmentation (its history's `epoch_seconds`), else from
 `TYPICAL_SECONDS_PER_SAMPLE` (2 cores).
-With early stopping (`Recipe.patience`) a run ends `patience` epochs after validation accuracy last rose:
-the expected figure replays the last run of the same recipe (its validation accuracies) with this patience
-when there is one, else assumes the last rise at `TYPICAL_LAST_RISE`; the "at most" figure assumes every
-planned epoch runs.
+With early stopping (`Recipe.patience`, `training.stopping`) a run ends `patience` epochs after validation
+last improved: the expected figure replays the last run of the same recipe (its validation curves) under
+the recipe's rule when there is one, else assumes the last improvement at `TYPICAL_LAST_IMPROVEMENT`; the
+"at most" figure assumes every planned epoch runs.
 
 No TensorFlow, Streamlit or Plotly here.
 """
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapes_viz.config import Recipe
+from shapes_viz.training.stopping import replay
 
 # Measured on the project's 2-core machine with the tutorial's network (batch 64, augmented), per training
 # precision (`precision.training_policy`): an epoch of 4096 samples takes 2.45 s in float32 (0.6 ms a sample)
@@ -33,9 +34,9 @@ from shapes_viz.config import Recipe
 TYPICAL_SECONDS_PER_SAMPLE = {"float32": 0.6e-3, "mixed_bfloat16": 0.21e-3}
 STARTUP_SECONDS = 7.0  # spawn + TensorFlow import + data load + model build (measured 6-8 s on 2 cores)
 FINISH_SECONDS = 1.5  # publish gate (the current model measured) + writing the model and its history
-# Epoch at which the default recipe's validation accuracy last rose on data/ (seeds 0-2), when no run of
+# Epoch at which the default recipe's validation last improved on data/ (seeds 0-2: 16-20), when no run of
 # the recipe says otherwise.
-TYPICAL_LAST_RISE = 5
+TYPICAL_LAST_IMPROVEMENT = 18
 
 
 @dataclass(frozen=True)
@@ -82,39 +83,27 @@ def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, precis
     return seconds / per_epoch if math.isfinite(seconds) and seconds > 0 else None
 
 
-def last_rise(val_accuracy: Sequence[float]) -> int:
-    """The 1-based epoch at which validation accuracy last reached a new maximum; 0 for no epochs."""
-    best, epoch = -math.inf, 0
-    for index, value in enumerate(val_accuracy, start=1):
-        if value > best:
-            best, epoch = value, index
-    return epoch
-
-
-def stop_epoch(val_accuracy: Sequence[float], patience: int) -> int | None:
-    """The epoch at which a run with these validation accuracies stops early with `patience` (as the trainer's
-    watcher decides: `patience` epochs without a new maximum), or None if it would not stop within them."""
-    best, rise = -math.inf, 0
-    for epoch, value in enumerate(val_accuracy, start=1):
-        if value > best:
-            best, rise = value, epoch
-        if patience and epoch - rise >= patience:
-            return epoch
-    return None
-
-
 def expected_epochs(recipe: Recipe, epochs: int, history: Mapping[str, Any] | None = None) -> int:
     """Epochs a run of `recipe` planned for `epochs` is expected to run: all of them without patience;
-    otherwise where the published model's last run (when it used this recipe) would have stopped with this
-    patience, else `patience` epochs after `TYPICAL_LAST_RISE`."""
+    otherwise where the published model's last run (when it used this recipe) would have stopped under this
+    recipe's rule (`stopping.replay`), else `patience` epochs after `TYPICAL_LAST_IMPROVEMENT`."""
     if not recipe.patience:
         return epochs
-    stop = TYPICAL_LAST_RISE + recipe.patience
+    stop = TYPICAL_LAST_IMPROVEMENT + recipe.patience
     if isinstance(history, Mapping) and (history.get("recipe") or {}).get("name") == recipe.name:
-        values = history.get("val_accuracy")
-        if isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values):
-            stop = stop_epoch(values, recipe.patience) or last_rise(values) + recipe.patience
+        accuracy, loss = _curve(history, "val_accuracy"), _curve(history, "val_loss")
+        if accuracy:
+            stopped, last = replay(accuracy, loss if len(loss) == len(accuracy) else None, recipe.patience,
+                                   recipe.min_loss_improvement)
+            stop = stopped or last + recipe.patience
     return max(1, min(epochs, stop))
+
+
+def _curve(history: Mapping[str, Any], key: str) -> list[float]:
+    values = history.get(key)
+    if isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values]
+    return []
 
 
 def estimate_training(recipe: Recipe, train_count: int, history: Mapping[str, Any] | None = None,
@@ -139,16 +128,17 @@ def estimate_training(recipe: Recipe, train_count: int, history: Mapping[str, An
     )
 
 
-def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], patience: int, seconds_so_far: float,
-              typical_rise: int = TYPICAL_LAST_RISE) -> Estimate | None:
+def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], val_loss: Sequence[float] | None,
+              patience: int, min_loss_improvement: float, seconds_so_far: float,
+              typical_improvement: int = TYPICAL_LAST_IMPROVEMENT) -> Estimate | None:
     """The time left of a running training, or None before its first epoch ends.
 
     Args:
         epoch: epochs finished; epochs: epochs planned.
-        val_accuracy: one value per finished epoch.
-        patience: the recipe's patience (0: every epoch runs).
+        val_accuracy, val_loss: one value per finished epoch (val_loss None: accuracy only).
+        patience, min_loss_improvement: the recipe's early stop (patience 0: every epoch runs).
         seconds_so_far: seconds from the start of the first epoch to the end of the last finished one.
-        typical_rise: the epoch of the last rise to expect when the run has not got that far.
+        typical_improvement: the epoch of the last improvement to expect when the run has not got that far.
     """
     if epoch < 1 or seconds_so_far <= 0:
         return None
@@ -156,7 +146,9 @@ def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], patience: 
     at_most = max(epochs - epoch, 0)
     expected = at_most
     if patience:
-        stop = min(epochs, max(last_rise(val_accuracy[:epoch]), typical_rise) + patience)
+        _, last = replay(val_accuracy[:epoch], None if val_loss is None else val_loss[:epoch], patience,
+                         min_loss_improvement)
+        stop = min(epochs, max(last, typical_improvement) + patience)
         expected = max(min(stop - epoch, at_most), 0)
     return Estimate(expected_s=expected * per_epoch + FINISH_SECONDS, at_most_s=at_most * per_epoch + FINISH_SECONDS,
                     basis="this run")

@@ -1,7 +1,8 @@
 """The progress events that pass between the trainer process and the app: their names, how the trainer
 writes them (one JSON object per line, appended and flushed) and how the app folds them into one summary.
 
-    {"event": "start", "epochs", "recipe", "patience", "train_count", "val_count", "skipped", "time"}   training begins
+    {"event": "start", "epochs", "recipe", "patience", "min_loss_improvement", "train_count", "val_count", "skipped",
+     "time"}                                                                        training begins
     {"event": "epoch", "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy", "time"}   one per epoch
 
 ("time": the Unix time of the event, from which the app tells the time left.)
@@ -34,10 +35,12 @@ CANCELLED_MESSAGE = "Training cancelled; the previous model stays."
 
 
 def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str],
-                patience: int = 0) -> Event:
-    """Data loaded and the model built: the first epoch starts now. `patience`: the recipe's early stop."""
-    return {"event": START, "epochs": epochs, "recipe": recipe, "patience": patience, "train_count": train_count,
-            "val_count": val_count, "skipped": list(skipped), "time": time.time()}
+                patience: int = 0, min_loss_improvement: float = 0.0) -> Event:
+    """Data loaded and the model built: the first epoch starts now. `patience`, `min_loss_improvement`: the
+    recipe's early stop (`stopping.EarlyStop`)."""
+    return {"event": START, "epochs": epochs, "recipe": recipe, "patience": patience,
+            "min_loss_improvement": min_loss_improvement, "train_count": train_count, "val_count": val_count,
+            "skipped": list(skipped), "time": time.time()}
 
 
 def epoch_event(epoch: int, epochs: int, metrics: dict[str, float]) -> Event:
@@ -89,14 +92,14 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
     Returns:
         {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
          "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
-         "val_count", "skipped", "patience", "seconds_so_far"}; seconds_so_far: from the start event to the last
+         "val_count", "skipped", "patience", "min_loss_improvement", "seconds_so_far"}; seconds_so_far: from the start event to the last
          epoch event (None until both have a time).
     """
     summary: dict[str, Any] = {
         "terminal": None, "started": False, "epoch": 0, "epochs": 0,
         "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
         "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
-        "patience": 0, "seconds_so_far": None,
+        "patience": 0, "min_loss_improvement": 0.0, "seconds_so_far": None,
     }
     started_at = None
     for line in lines:
@@ -117,6 +120,7 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
                 summary[key] = event.get(key)
             summary["skipped"] = [str(item) for item in event.get("skipped") or []]
             summary["patience"] = _number(event.get("patience"), int) or 0
+            summary["min_loss_improvement"] = _number(event.get("min_loss_improvement"), float) or 0.0
             started_at = _number(event.get("time"), float)
         elif kind == EPOCH:
             epoch = int(event.get("epoch") or 0)

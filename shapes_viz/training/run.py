@@ -149,8 +149,9 @@ def train(
             )
         train_ds, steps = make_train_dataset(splits.train.images, splits.train.labels, chosen, seed)
         val_ds = make_eval_dataset(splits.validation.images, splits.validation.labels)
-        watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience)
-        emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation), skipped, chosen.patience))
+        watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience, chosen.min_loss_improvement)
+        emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation), skipped,
+                         chosen.patience, chosen.min_loss_improvement))
         model.fit(
             train_ds,
             validation_data=val_ds,

@@ -51,7 +51,7 @@ class JobStatus:
         request: the job's TrainRequest as a dict.
         started_at, finished_at: Unix times (finished_at None while active).
         cancel_requested: a stop file exists.
-        patience: the recipe's early stop (0: none); seconds_so_far: from the first epoch's start to the last
+        patience, min_loss_improvement: the recipe's early stop (`stopping.EarlyStop`); seconds_so_far: from the first epoch's start to the last
             finished epoch's end (None before one ends), for the time left (`estimate.time_left`).
     """
 
@@ -74,6 +74,7 @@ class JobStatus:
     finished_at: float | None = None
     cancel_requested: bool = False
     patience: int = 0
+    min_loss_improvement: float = 0.0
     seconds_so_far: float | None = None
 
     @property
@@ -173,7 +174,8 @@ def run_status(run_dir: Path, job: Mapping[str, Any], alive: bool, code: int | N
         val_accuracy=summary["val_accuracy"], current_accuracy=summary["current_accuracy"], recipe=summary["recipe"],
         train_count=summary["train_count"], val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
         model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
-        cancel_requested=cancel_requested, patience=summary["patience"], seconds_so_far=summary["seconds_so_far"],
+        cancel_requested=cancel_requested, patience=summary["patience"],
+        min_loss_improvement=summary["min_loss_improvement"], seconds_so_far=summary["seconds_so_far"],
     )
 
 

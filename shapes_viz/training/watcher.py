@@ -12,14 +12,16 @@ from typing import Callable
 import numpy as np
 
 from shapes_viz.training.progress import METRICS, Event, epoch_event
+from shapes_viz.training.stopping import EarlyStop
 
 
 def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None,
-                 patience: int = 0):
+                 patience: int = 0, min_loss_improvement: float = 0.0):
     """A Keras callback that records metrics, keeps the best epoch's weights (by val_accuracy, then
     val_loss) in memory, stops on NaN loss or a stop request, times every epoch (`epoch_seconds`) and emits
     one event per epoch. With
-    `patience`, it stops when val_accuracy has not risen for that many epochs (`stopped_early` says when)."""
+    `patience`, it stops when validation has not improved for that many epochs (`stopping.EarlyStop`: a new
+    maximum of val_accuracy, or val_loss down by `min_loss_improvement`; `stopped_early` says when and why)."""
     import keras
 
     class EpochWatcher(keras.callbacks.Callback):
@@ -35,8 +37,7 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             self.best_val_loss = math.inf
             self.cancelled = False
             self.diverged = False
-            self.patience = patience
-            self.best_accuracy_epoch = 0  # the last epoch val_accuracy rose (ties in val_loss do not count)
+            self.rule = EarlyStop(patience, min_loss_improvement)
             self.stopped_early: dict | None = None
             self.epoch_seconds: list[float] = []  # each finished epoch's wall time, validation included
             self._epoch_started = 0.0
@@ -68,20 +69,19 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             better = values["val_accuracy"] > self.best_val_accuracy or (
                 values["val_accuracy"] == self.best_val_accuracy and values["val_loss"] < self.best_val_loss
             )
-            if values["val_accuracy"] > self.best_val_accuracy:
-                self.best_accuracy_epoch = epoch + 1
+            self.rule.update(epoch + 1, values["val_accuracy"], values["val_loss"])
             if better and math.isfinite(values["val_loss"]):
                 self.best_val_accuracy = values["val_accuracy"]
                 self.best_val_loss = values["val_loss"]
                 self.best_epoch = epoch + 1
                 self.best_weights = self.model.get_weights()
             self.emit(epoch_event(epoch + 1, self.epochs, values))
-            if self.patience and epoch + 1 - self.best_accuracy_epoch >= self.patience and epoch + 1 < self.epochs:
+            if self.rule.should_stop(epoch + 1) and epoch + 1 < self.epochs:
                 self.model.stop_training = True
                 self.stopped_early = {
                     "epoch": epoch + 1,
-                    "reason": f"validation accuracy had not risen for {self.patience} epochs "
-                              f"(best {self.best_val_accuracy:.4f} at epoch {self.best_accuracy_epoch})",
+                    "reason": f"{self.rule.reason()}; the best epoch, {self.best_epoch}, had validation accuracy "
+                              f"{self.best_val_accuracy:.4f}",
                 }
 
     return EpochWatcher(epochs, emit, should_stop)
