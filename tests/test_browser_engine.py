@@ -182,6 +182,31 @@ def test_the_browsers_forward_pass_equals_the_numpy_engines_for_every_layer_kind
         np.testing.assert_allclose(np.asarray(got).reshape(want.shape), want, atol=1e-5, err_msg=name)
 
 
+def test_the_browser_runs_every_architecture_variant_as_the_numpy_engine_does(open_page, tmp_path):
+    """Each variant of `shapes_viz.variants` (global average pooling, 5x5 and unpadded convolutions among them),
+    saved as the trainer saves it: every layer's output in the browser equals the numpy engine's."""
+    pytest.importorskip("keras")
+    from shapes_viz.engine.numpy_engine import NumpyEngine
+    from shapes_viz.variants import VARIANTS
+
+    x = np.random.default_rng(4).random((1, 28, 28, 3), dtype=np.float32)
+    page = _page(open_page)
+    page.wait_for_function("() => !!window.shapesViz")
+    for name, spec in VARIANTS.items():
+        path = tmp_path / f"{name}.h5"
+        spec.build(seed=0).save(path)
+        engine = NumpyEngine.from_file(path)
+        outputs = page.evaluate(
+            """([payload, x]) => {
+                const {data, ...rest} = payload, sv = window.shapesViz;
+                return sv.forward(sv.unpack(rest, sv.decode(data)), Float32Array.from(x), {}).outputs.map(o => Array.from(o));
+            }""",
+            [export_model(engine, name), x.reshape(-1).tolist()],
+        )
+        for got, want, layer in zip(outputs, engine.forward(x), engine.layer_names):
+            np.testing.assert_allclose(np.asarray(got).reshape(want.shape), want, atol=1e-5, err_msg=f"{name} {layer}")
+
+
 def test_the_panel_shows_the_pages_layer_and_channel(open_page, app_server):
     """A layer and channel picked in the explorer reach the canvas before the next stroke (its "sync")."""
     page = _page(open_page)

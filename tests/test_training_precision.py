@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from shapes_viz.errors import TrainingError
 from shapes_viz.training import precision
 
 
@@ -18,7 +19,7 @@ def test_the_policy_follows_the_processor_the_gpus_and_the_setting():
     assert precision.choose_policy("auto", {"amx_bf16"}, gpus=2) == "float32"  # GPUs keep float32
     assert precision.choose_policy("float32", {"amx_bf16"}, gpus=0) == "float32"  # the setting wins
     assert precision.choose_policy("mixed_bfloat16", set(), gpus=0) == "mixed_bfloat16"
-    with pytest.raises(ValueError, match=r"SHAPES_VIZ_TRAINING_PRECISION must be auto.*Received: 'fp8'"):
+    with pytest.raises(TrainingError, match=r"SHAPES_VIZ_TRAINING_PRECISION must be auto.*Received: 'fp8'"):
         precision.choose_policy("fp8", set(), gpus=0)
 
 

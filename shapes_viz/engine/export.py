@@ -25,7 +25,8 @@ from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.model_files import PADDINGS, LayerSpec
 
 FORMAT = 1  # bumped whenever the payload's layout changes; the browser refuses formats it does not know
-BROWSER_KINDS: frozenset[str] = frozenset({"Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense"})
+BROWSER_KINDS: frozenset[str] = frozenset({"Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense",
+                                           "GlobalAveragePooling2D"})
 BROWSER_ACTIVATIONS: frozenset[str] = frozenset({"relu", "softmax", "linear", "sigmoid", "tanh"})
 DTYPE = "<f4"  # float32, little-endian: what a JavaScript Float32Array reads on every browser's CPU
 

@@ -23,6 +23,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from shapes_viz.errors import TrainingError
+
 POLICIES = ("float32", "mixed_bfloat16")
 ENV_VAR = "SHAPES_VIZ_TRAINING_PRECISION"
 NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})  # /proc/cpuinfo flags of bfloat16 arithmetic
@@ -48,12 +50,12 @@ def choose_policy(setting: str, flags: Iterable[str], gpus: int) -> str:
         gpus: GPUs TensorFlow sees.
 
     Raises:
-        ValueError: an unknown setting, naming the ones there are.
+        TrainingError: an unknown setting, naming the ones there are.
     """
     if setting in POLICIES:
         return setting
     if setting != "auto":
-        raise ValueError(f"{ENV_VAR} must be auto, {' or '.join(POLICIES)}. Received: {setting!r}")
+        raise TrainingError(f"{ENV_VAR} must be auto, {' or '.join(POLICIES)}. Received: {setting!r}")
     if gpus == 0 and NATIVE_BF16_FLAGS & set(flags):
         return "mixed_bfloat16"
     return "float32"

@@ -200,7 +200,7 @@ function svPreprocess(rgba, w, h) {
 
 // --- the network -----------------------------------------------------------------------------------------
 
-const SV_KINDS = new Set(["Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense"]);
+const SV_KINDS = new Set(["Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense", "GlobalAveragePooling2D"]);
 const SV_ACTIVATIONS = new Set(["relu", "softmax", "linear", "sigmoid", "tanh"]);
 
 // The payload's layers with typed views of their weights; throws for anything this engine does not compute.
@@ -355,6 +355,16 @@ function svDense(layer, x) {
   return svActivate(Float32Array.from(acc), layer.activation);
 }
 
+// Global average pooling: each channel's mean over the map (HWC in, one value per channel out).
+function svGlobalAverage(layer, x) {
+  const [h, w, c] = layer.input_shape, sums = new Float64Array(c);
+  for (let i = 0; i < h * w; i++) {
+    const row = i * c;
+    for (let ch = 0; ch < c; ch++) sums[ch] += x[row + ch];
+  }
+  return Float32Array.from(sums, (v) => v / (h * w));
+}
+
 // Every layer's output for one input x (Float32Array, HWC). `off`: {layer name: [channels]} set to 0 after
 // the layer (the server's knock-out). Returns {outputs, probabilities (Float64Array, the last output)}.
 function svForward(net, x, off) {
@@ -377,6 +387,7 @@ function svForward(net, x, off) {
       step = {values: svDense(layer, x), bg: null, bgVec: null};
     } else if (layer.kind === "Dropout") step = {values: x.slice(), bg, bgVec};
     else if (layer.kind === "Flatten") step = {values: x.slice(), bg: null, bgVec: null};
+    else if (layer.kind === "GlobalAveragePooling2D") step = {values: svGlobalAverage(layer, x), bg: null, bgVec: null};
     else throw new Error("layer kind " + layer.kind);
     x = step.values; bg = step.bg; bgVec = step.bgVec;
     const channels = off && off[layer.name];

@@ -25,7 +25,7 @@ from shapes_viz.explain.cells import receptive_box
 from shapes_viz.ui import channels_data, resources, state
 from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.i18n import class_name, t
-from shapes_viz.ui.inputs import pick_file
+from shapes_viz.ui.inputs import pick_file, rerun_fragments
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 SEED = 0
@@ -66,8 +66,7 @@ def channels(ctx: PageContext) -> None:
                      + (" ..." if len(scan.skipped) > 5 else "")))
     with guarded("top drawings"):
         _top_drawings(engine, scan, layer, channel, unit)
-    with guarded("knock-out"):
-        _knockout(ctx, engine, layer, channel, count, (unit, units), data_dir, fingerprint)
+    _knockout_fragment(ctx, engine, layer, channel, count, (unit, units), data_dir, fingerprint)
     with guarded("channel image"):
         _channel_image(ctx, engine, scan, layer, channel, unit)
     with guarded("class images"):
@@ -96,6 +95,16 @@ def _top_drawings(engine: NumpyEngine, scan: DatasetScan, layer: str, channel: i
     _thumbnails(engine, scan, layer, channel, layer_scan.top[channel], state.TOP_DRAWING)
     with st.expander(t("channels.bottom"), expanded=False):
         _thumbnails(engine, scan, layer, channel, layer_scan.bottom[channel], state.BOTTOM_DRAWING)
+
+
+@st.fragment(key=state.KNOCKOUT_FRAGMENT)
+def _knockout_fragment(ctx: PageContext, engine: NumpyEngine, layer: str, channel: int, count: int,
+                       words: tuple[str, str], data_dir: str, fingerprint: str) -> None:
+    """The knock-out controls and accuracies, a fragment: a switch reruns it with the prediction's fragments
+    (`KNOCKOUT_RERUNS`), not the page. Its arguments are the last full run's: the page reruns when the model,
+    the layer or the channel changes."""
+    with guarded("knock-out"):
+        _knockout(ctx, engine, layer, channel, count, words, data_dir, fingerprint)
 
 
 def _knockout(ctx: PageContext, engine: NumpyEngine, layer: str, channel: int, count: int, words: tuple[str, str],
@@ -142,6 +151,7 @@ def _knockout_changed(layer: str) -> None:
     chosen[layer] = sorted(int(c) for c in st.session_state.get(state.KNOCKOUT_SELECT) or [])
     st.session_state[state.KNOCKOUT] = {k: v for k, v in chosen.items() if v}
     st.session_state[state.HARMFUL_NOTE] = None
+    rerun_fragments(state.KNOCKOUT_RERUNS)
 
 
 @guarded_callback("knock-out")
@@ -151,12 +161,14 @@ def _toggle(layer: str, channel: int) -> None:
     current ^= {int(channel)}
     chosen[layer] = sorted(current)
     st.session_state[state.KNOCKOUT] = {k: v for k, v in chosen.items() if v}
+    rerun_fragments(state.KNOCKOUT_RERUNS)
 
 
 @guarded_callback("knock-out")
 def _clear_knockout() -> None:
     st.session_state[state.KNOCKOUT] = None
     st.session_state[state.HARMFUL_NOTE] = None
+    rerun_fragments(state.KNOCKOUT_RERUNS)
 
 
 def _channel_image(ctx: PageContext, engine: NumpyEngine, scan: DatasetScan, layer: str, channel: int, unit: str) -> None:

@@ -17,7 +17,8 @@ import streamlit as st
 from shapes_viz.compare.morph import STEPS, Morph, morph
 from shapes_viz.compare.similarity import layer_similarity
 from shapes_viz.engine.numpy_engine import NumpyEngine
-from shapes_viz.figures import channel_heatmap, input_image
+from shapes_viz.figures import channel_heatmap
+from shapes_viz.preprocessing import to_uint8_image
 from shapes_viz.figures.compare import ab_bars, ab_heatmaps, input_pair, morph_curve, probability_pair, similarity_chart
 from shapes_viz.ui import resources, state
 from shapes_viz.ui.context import PageContext
@@ -152,8 +153,8 @@ def _morph_body(ctx: PageContext, pinned: dict, choice, off, layer: str, channel
     winner = int(np.argmax(probabilities))
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(input_image(result.inputs[step:step + 1], height=260), key="morph_input", width="stretch",
-                        config={"displayModeBar": False})
+        # A picture, not a chart: the browser shows it at once, and the heatmap beside it comes sooner.
+        st.image(resources.enlarged(to_uint8_image(result.inputs[step]), side=252), width="content")
         st.caption(t("compare.morph_step", step=step, p=float(probabilities[winner]), name=class_names()[winner]))
     values = result.layer(layer)[step]
     with right:

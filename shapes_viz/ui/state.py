@@ -131,6 +131,11 @@ _DEFAULTS.update({COMPARE_A: None, SHARED_INPUT: None, SHARE_READ: False, SHARE_
                   SHARE_WRITTEN: None, LESSON: None})
 COMPARE_FRAGMENT = "compare_fragment"
 WHERE_FRAGMENT = "where_fragment"
+# The Channels view's knock-out controls (ui/channels_view.py): a switch reruns the prediction and them, not the
+# page (nothing else the Channels tab shows depends on the channels switched off). Its key is last (see
+# `inputs.rerun_fragments`).
+KNOCKOUT_FRAGMENT = "knockout_fragment"
+KNOCKOUT_RERUNS = (PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, KNOCKOUT_FRAGMENT)
 # With one of these views open, what a canvas report reruns: (pen down, pen up) fragments; the view's own is last.
 VIEW_CANVAS_FRAGMENTS = {
     COMPARE_VIEW: ((PREDICTION_FRAGMENT,), (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT,

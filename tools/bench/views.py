@@ -3,6 +3,8 @@
     Why?: method change and class change to the map redrawn (goal <= 300 ms, issue 10)
     Explorer: a click on a heatmap cell to the "How was this number computed?" panel (goal <= 200 ms)
     Channels: a knock-out switched on or off to the prediction updated (goal <= 150 ms, issue 11)
+    Compare: the morph slider moved one step to the heatmap at that step drawn (goal <= 150 ms, issue 12), and a
+    shared link (a circle pinned as A, a square as B, the Compare view) opened on a fresh page to its prediction
 
 Each time runs from the input event (the page's own clock) to the first DOM change after which the view
 shows the new state, like the browser section's explorer figures.
@@ -11,6 +13,8 @@ shows the new state, like the browser section's explorer figures.
 from __future__ import annotations
 
 import statistics
+import time
+import urllib.parse
 from typing import Any
 
 from tools import harness
@@ -80,6 +84,8 @@ def bench_views(quick: bool) -> list[Row]:
     class_ms: list[float] = []
     cell_ms: list[float] = []
     knockout_ms: list[float] = []
+    morph_ms: list[float] = []
+    link_s: list[float] = []
     with _scratch_model() as (model, folder), harness.chromium() as browser:
         server = _start_server(model, folder / "server.log")
         try:
@@ -96,6 +102,7 @@ def bench_views(quick: bool) -> list[Row]:
             _cells(page, repeats, cell_ms)
             _knockouts(page, repeats, knockout_ms)
             context.close()
+            _morph(browser, server.url, repeats, morph_ms, link_s)
         finally:
             server.stop()
     median = lambda values: f"{statistics.median(values):.0f}" if values else "none"  # noqa: E731
@@ -104,6 +111,9 @@ def bench_views(quick: bool) -> list[Row]:
         ("Why?: class change to the map redrawn, median (ms)", median(class_ms), "", "", "<= 300 ms"),
         ("heatmap cell click to its 'how was it computed' panel, median (ms)", median(cell_ms), "", "", "<= 200 ms"),
         ("knock-out switched to the prediction updated, median (ms)", median(knockout_ms), "", "", "<= 150 ms"),
+        ("Compare: morph slider step to the heatmap at that step, median (ms)", median(morph_ms), "", "", "<= 150 ms"),
+        ("shared link opened in a new page to its prediction visible (s)", f"{link_s[0]:.2f}" if link_s else "none",
+         "", "a warm server", ""),
     ]
 
 
@@ -149,3 +159,32 @@ def _knockouts(page: Any, repeats: int, knockout_ms: list[float]) -> None:
         ms = _timed(page, ".st-key-prediction", "switched off", lambda: button.click(), present=switching_off)
         if i > 1:  # the first switch off and on compute the two accuracies once
             knockout_ms.append(ms)
+
+
+def _morph(browser: Any, url: str, repeats: int, morph_ms: list[float], link_s: list[float]) -> None:
+    """A shared link of the Compare view (a circle as A, a square as B) in a new page, then the morph slider."""
+    from shapes_viz.compare import link
+    from shapes_viz.config import PROJECT_ROOT
+    from shapes_viz.preprocessing import preprocess
+
+    first = {name: sorted((PROJECT_ROOT / "data" / "test_set" / name).glob("*.png"))[0] for name in ("circles", "squares")}
+    query = link.encode(view="compare", layer="conv2_1", ch=0, a=preprocess(first["circles"]),
+                        x=preprocess(first["squares"]))
+    context, page = _open_page(browser)
+    context.add_init_script(VIEWS_PROBE)
+    started = time.perf_counter()
+    page.goto(f"{url}/?{urllib.parse.urlencode(query)}")
+    page.wait_for_function("() => (window.__svv.text('.st-key-predicted_class') || '').includes('confidence')",
+                           polling=20, timeout=60_000)
+    link_s.append(time.perf_counter() - started)
+    page.locator(".st-key-morph_heatmap .js-plotly-plot").first.wait_for(timeout=60_000)
+    slider = page.locator('.st-key-morph_step:not([data-stale="true"]) input[type=range], '
+                          '.st-key-morph_step:not([data-stale="true"]) [role="slider"]').first
+    slider.focus()
+    page.wait_for_timeout(500)
+    for i in range(repeats + 1):
+        step = i + 1
+        ms = _timed(page, ".st-key-morph_heatmap .gtitle", f"at step {step}", lambda: page.keyboard.press("ArrowRight"))
+        if i:  # the first move warms the page up
+            morph_ms.append(ms)
+    context.close()
