@@ -119,7 +119,8 @@ def save_model_atomic(model, path: str | Path, before_replace: Callable[[Path], 
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise ModelFileError(f"Could not save the model to {path}: {exc.strerror or exc}") from None
+        raise ModelFileError(f"Could not save the model to {path}: {exc.strerror or exc}", code="model_save_failed",
+                             path=path, reason=exc.strerror or exc) from None
     tmp = Path(tmp_name)
     try:
         with _quiet_absl():  # .h5 is the tutorial's format on purpose: skip Keras' "legacy format" notice
@@ -141,7 +142,8 @@ def save_model_atomic(model, path: str | Path, before_replace: Callable[[Path], 
         raise
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"Could not save the model to {path}: {type(exc).__name__}: {exc}") from exc
+        raise ModelFileError(f"Could not save the model to {path}: {type(exc).__name__}: {exc}", code="model_save_failed",
+                             path=path, reason=f"{type(exc).__name__}: {exc}") from exc
     except BaseException:  # KeyboardInterrupt, SystemExit: no half-written temp file either
         tmp.unlink(missing_ok=True)
         raise
@@ -270,7 +272,7 @@ def training_lock(model_path: str | Path) -> Iterator[Path]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TrainingBusyError("Another training is running; wait for it to finish.") from None
+            raise TrainingBusyError("Another training is running; wait for it to finish.", code="training_locked") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")

@@ -83,16 +83,18 @@ def list_class_files(folder: str | Path, require_all: bool = False) -> dict[str,
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(f"Data folder not found: {folder}")
+        raise DatasetError(f"Data folder not found: {folder}", code="data_folder_missing", folder=folder)
     subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = [name for name in subfolders if name not in CLASS_NAMES]
     if unknown:
         raise DatasetError(
-            f"Unknown class folders in {folder}: {unknown}. Expected subfolders named {list(CLASS_NAMES)}."
+            f"Unknown class folders in {folder}: {unknown}. Expected subfolders named {list(CLASS_NAMES)}.",
+            code="data_unknown_class_folders", folder=folder, unknown=unknown, expected=list(CLASS_NAMES),
         )
     if not subfolders:
         raise DatasetError(
-            f"No class folders in {folder}: expected subfolders named {list(CLASS_NAMES)}."
+            f"No class folders in {folder}: expected subfolders named {list(CLASS_NAMES)}.",
+            code="data_no_class_folders", folder=folder, expected=list(CLASS_NAMES),
         )
     files = {
         name: sorted(
@@ -107,10 +109,12 @@ def list_class_files(folder: str | Path, require_all: bool = False) -> dict[str,
         empty = [name for name in CLASS_NAMES if not files.get(name)]
         if len(CLASS_NAMES) - len(empty) <= 1:
             raise DatasetError(
-                f"{folder} holds images of a single class or none; training needs all of {list(CLASS_NAMES)}."
+                f"{folder} holds images of a single class or none; training needs all of {list(CLASS_NAMES)}.",
+                code="data_single_class", folder=folder, expected=list(CLASS_NAMES),
             )
         if empty:
-            raise DatasetError(f"Class folder missing or empty in {folder}: {empty}.")
+            raise DatasetError(f"Class folder missing or empty in {folder}: {empty}.", code="data_class_folder_empty",
+                               folder=folder, empty=empty)
     return files
 
 
@@ -143,11 +147,13 @@ def load_folder(folder: str | Path, require_all: bool = False) -> LabeledImages:
         skipped=skipped,
     )
     if len(loaded) == 0:
-        raise DatasetError(f"No usable images in {folder} ({len(skipped)} files skipped).")
+        raise DatasetError(f"No usable images in {folder} ({len(skipped)} files skipped).",
+                           code="data_no_usable_images", folder=folder, skipped=len(skipped))
     if require_all:
         empty = [name for name, count in loaded.counts().items() if count == 0]
         if empty:
-            raise DatasetError(f"No usable images for class {empty} in {folder}.")
+            raise DatasetError(f"No usable images for class {empty} in {folder}.", code="data_class_no_usable_images",
+                               empty=empty, folder=folder)
     return loaded
 
 
@@ -171,7 +177,8 @@ def load_dataset(root: str | Path, validation_split: float = 0.3, seed: int = 0)
     for label in range(len(CLASS_NAMES)):
         members = np.flatnonzero(everything.labels == label)
         if len(members) < 2:
-            raise DatasetError(f"Class {CLASS_NAMES[label]!r} needs at least 2 images to split; found {len(members)}.")
+            raise DatasetError(f"Class {CLASS_NAMES[label]!r} needs at least 2 images to split; found {len(members)}.",
+                               code="data_class_too_small", name=CLASS_NAMES[label], count=len(members))
         count = max(1, int(round(len(members) * validation_split)))
         val_index.extend(rng.permutation(members)[:count].tolist())
     is_val = np.zeros(len(everything), dtype=bool)

@@ -91,7 +91,8 @@ def load_model(path: str | Path):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for bad files; all mean the same to a user
-        raise ModelFileError(f"Not a valid model file: {path.name} ({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(f"Not a valid model file: {path.name} ({type(exc).__name__}: {exc})",
+                             code="model_file_invalid", name=path.name, detail=f"{type(exc).__name__}: {exc}") from None
     _check_io(model, path)
     return model
 
@@ -102,5 +103,7 @@ def _check_io(model, path: Path) -> None:
     if input_shape != INPUT_SHAPE or output_shape != (NUM_CLASSES,):
         raise ModelFileError(
             f"Model {path.name} does not fit: expected input {INPUT_SHAPE} and {NUM_CLASSES} classes. "
-            f"Received: input {input_shape}, output {output_shape}"
+            f"Received: input {input_shape}, output {output_shape}",
+            code="model_file_misfit", name=path.name, expected=INPUT_SHAPE, classes=NUM_CLASSES, input=input_shape,
+            output=output_shape,
         )

@@ -98,16 +98,18 @@ def check_model_file(path: str | Path) -> ModelSpec:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"Model file not found: {path}")
+        raise ModelFileError(f"Model file not found: {path}", code="model_file_missing", path=path)
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
-        raise ModelFileError(f"Model file too large: {size:,} bytes (limit {MAX_MODEL_BYTES:,}).")
+        raise ModelFileError(f"Model file too large: {size:,} bytes (limit {MAX_MODEL_BYTES:,}).",
+                             code="model_file_too_large", size=size, limit=MAX_MODEL_BYTES)
     if path.suffix == ".keras":
         config = _read_keras_config(path)
     elif path.suffix == ".h5":
         config = _read_h5_config(path)
     else:
-        raise ModelFileError(f"Model files must end in .h5 or .keras. Received: {path.name}")
+        raise ModelFileError(f"Model files must end in .h5 or .keras. Received: {path.name}", code="model_file_suffix",
+                             name=path.name)
     return check_model_config(config, source=path.name)
 
 
@@ -127,7 +129,8 @@ def _read_keras_config(path: Path) -> dict[str, Any]:
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise ModelFileError(f"Not a valid model file: {path.name} ({exc})") from None
+        raise ModelFileError(f"Not a valid model file: {path.name} ({exc})", code="model_file_invalid",
+                             name=path.name, detail=exc) from None
     return _parse_json(raw, path.name)
 
 
@@ -138,9 +141,11 @@ def _read_h5_config(path: Path) -> dict[str, Any]:
         with h5py.File(path, "r") as handle:
             raw = handle.attrs.get("model_config")
     except (OSError, ValueError) as exc:
-        raise ModelFileError(f"Not a valid model file: {path.name} ({exc})") from None
+        raise ModelFileError(f"Not a valid model file: {path.name} ({exc})", code="model_file_invalid",
+                             name=path.name, detail=exc) from None
     if raw is None:
-        raise ModelFileError(f"Not a valid model file: {path.name} has no model config (weights only?)")
+        raise ModelFileError(f"Not a valid model file: {path.name} has no model config (weights only?)",
+                             code="model_file_no_config", name=path.name)
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     if len(raw) > MAX_CONFIG_BYTES:
@@ -152,9 +157,11 @@ def _parse_json(raw: bytes | str, name: str) -> dict[str, Any]:
     try:
         config = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ModelFileError(f"Not a valid model file: {name} (config is not JSON: {exc})") from None
+        raise ModelFileError(f"Not a valid model file: {name} (config is not JSON: {exc})", code="model_file_invalid",
+                             name=name, detail=f"config is not JSON: {exc}") from None
     if not isinstance(config, dict):
-        raise ModelFileError(f"Not a valid model file: {name} (config is not an object)")
+        raise ModelFileError(f"Not a valid model file: {name} (config is not an object)", code="model_file_invalid",
+                             name=name, detail="config is not an object")
     return config
 
 
@@ -213,7 +220,9 @@ def _check_structure(config: dict[str, Any], source: str) -> tuple[LayerSpec, ..
     if declared != INPUT_SHAPE or shape != (NUM_CLASSES,):
         raise ModelFileError(
             f"Model {source} does not fit: expected input {INPUT_SHAPE} and {NUM_CLASSES} classes. "
-            f"Received: input {declared}, output {shape}"
+            f"Received: input {declared}, output {shape}",
+            code="model_file_misfit", name=source, expected=INPUT_SHAPE, classes=NUM_CLASSES, input=declared,
+            output=shape,
         )
     return tuple(specs)
 

@@ -49,6 +49,7 @@ MIN_DRAWING_FRACTION: float = 0.02
 WORKING_SIDE: int = 1024
 
 EMPTY_MESSAGE = "No shape found: draw or upload a shape first."
+EMPTY_CODE = "image_empty"  # EMPTY_MESSAGE's code (`errors.ShapesVizError`): the UI shows it in the page's language
 
 # How PNG and JPEG files start: such a file that Pillow cannot identify is corrupt, not of another format.
 SIGNATURES: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
@@ -95,7 +96,8 @@ def _open(source: ImageSource) -> Image.Image:
     else:
         raise ImageError(
             "Unsupported image source: expected a file path, PNG/JPEG bytes, a PIL image or a uint8 "
-            f"array. Received: {type(source).__name__}"
+            f"array. Received: {type(source).__name__}",
+            code="image_source_unsupported", kind=type(source).__name__,
         )
     return _decode(data)
 
@@ -104,34 +106,38 @@ def _read_file(path: Path) -> bytes:
     try:
         size = path.stat().st_size
     except OSError:
-        raise ImageError(f"Image file not found or unreadable: {path}") from None
+        raise ImageError(f"Image file not found or unreadable: {path}", code="image_file_missing", path=path) from None
     if size > MAX_IMAGE_BYTES:
         raise ImageError(
-            f"Image too large: {path.name} has {size:,} bytes (limit {MAX_IMAGE_BYTES:,})."
+            f"Image too large: {path.name} has {size:,} bytes (limit {MAX_IMAGE_BYTES:,}).",
+            code="image_too_large_file", name=path.name, size=size, limit=MAX_IMAGE_BYTES,
         )
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ImageError(f"Image file unreadable: {path} ({exc.strerror})") from None
+        raise ImageError(f"Image file unreadable: {path} ({exc.strerror})", code="image_file_unreadable", path=path,
+                         reason=exc.strerror) from None
 
 
 def _decode(data: bytes) -> Image.Image:
     if len(data) == 0:
-        raise ImageError("Corrupt image: the file is empty (0 bytes).")
+        raise ImageError("Corrupt image: the file is empty (0 bytes).", code="image_empty_file")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageError(f"Image too large: {len(data):,} bytes (limit {MAX_IMAGE_BYTES:,}).")
+        raise ImageError(f"Image too large: {len(data):,} bytes (limit {MAX_IMAGE_BYTES:,}).",
+                         code="image_too_large_bytes", size=len(data), limit=MAX_IMAGE_BYTES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))
     except Image.DecompressionBombError:  # Pillow's own limit (> 179 MP) fires before ours when opening
-        raise ImageError(f"Image too large: over {MAX_IMAGE_PIXELS:,} pixels.") from None
+        raise _over_pixel_limit() from None
     except UnidentifiedImageError:
         if data.startswith(SIGNATURES):  # a PNG or JPEG cut short inside its header
-            raise ImageError("Corrupt image: the file is truncated or damaged.") from None
-        raise ImageError("Only PNG or JPEG images are supported; this file is neither.") from None
+            raise ImageError("Corrupt image: the file is truncated or damaged.", code="image_truncated") from None
+        raise ImageError("Only PNG or JPEG images are supported; this file is neither.",
+                         code="image_not_png_jpeg") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"Corrupt image: {exc}") from None
+        raise ImageError(f"Corrupt image: {exc}", code="image_corrupt", detail=str(exc)) from None
     _check_pixels(image.size)
     try:
         with warnings.catch_warnings():
@@ -139,9 +145,10 @@ def _decode(data: bytes) -> Image.Image:
             image.seek(0)  # animated PNG: the first frame is the image
             image.load()
     except Image.DecompressionBombError:
-        raise ImageError(f"Image too large: over {MAX_IMAGE_PIXELS:,} pixels.") from None
+        raise _over_pixel_limit() from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"Corrupt image: could not decode it ({exc}).") from None
+        raise ImageError(f"Corrupt image: could not decode it ({exc}).", code="image_undecodable",
+                         detail=str(exc)) from None
     return _upright(image)
 
 
@@ -157,14 +164,22 @@ def _check_pixels(size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError(
-            f"Image too large: {width}x{height} pixels (limit {MAX_IMAGE_PIXELS:,} pixels)."
+            f"Image too large: {width}x{height} pixels (limit {MAX_IMAGE_PIXELS:,} pixels).",
+            code="image_too_large_pixels", width=width, height=height, limit=MAX_IMAGE_PIXELS,
         )
+
+
+def _over_pixel_limit() -> ImageError:
+    """The error of an image Pillow refuses to open: more pixels than its decompression-bomb limit."""
+    return ImageError(f"Image too large: over {MAX_IMAGE_PIXELS:,} pixels.", code="image_over_pixel_limit",
+                      limit=MAX_IMAGE_PIXELS)
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype != np.uint8:
         raise ImageError(
-            f"Image arrays must be uint8. Received: dtype={array.dtype}, shape={array.shape}"
+            f"Image arrays must be uint8. Received: dtype={array.dtype}, shape={array.shape}",
+            code="image_array_dtype", dtype=array.dtype, shape=array.shape,
         )
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -174,7 +189,8 @@ def _from_array(array: np.ndarray) -> Image.Image:
         mode = {3: "RGB", 4: "RGBA"}.get(array.shape[-1]) if array.ndim == 3 else None
     if mode is None:
         raise ImageError(
-            f"Image arrays must be (H, W), (H, W, 3) or (H, W, 4). Received: shape={array.shape}"
+            f"Image arrays must be (H, W), (H, W, 3) or (H, W, 4). Received: shape={array.shape}",
+            code="image_array_shape", shape=array.shape,
         )
     _check_pixels((array.shape[1], array.shape[0]))
     return Image.fromarray(np.ascontiguousarray(array), mode=mode)
@@ -187,7 +203,8 @@ def _luminance(image: Image.Image) -> np.ndarray:
     """(H, W) float32 luminance in [0, 1] with any transparency composited away."""
     width, height = image.size
     if min(width, height) < MIN_IMAGE_SIDE:
-        raise EmptyImageError(f"{EMPTY_MESSAGE} (The image is only {width}x{height} pixels.)")
+        raise EmptyImageError(f"{EMPTY_MESSAGE} (The image is only {width}x{height} pixels.)", code="image_tiny",
+                              width=width, height=height)
     image = _shrink(image)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
@@ -273,7 +290,7 @@ def _ink(luminance: np.ndarray) -> np.ndarray:
     peak = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max())
     peak = max(peak, float(ink.max()) * 0.5)
     if peak < MIN_CONTRAST:
-        raise EmptyImageError(EMPTY_MESSAGE)
+        raise EmptyImageError(EMPTY_MESSAGE, code=EMPTY_CODE)
     return np.clip(ink / peak, 0.0, 1.0).astype(np.float32)
 
 
@@ -282,11 +299,11 @@ def _crop_to_square(ink: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
     if rows.size == 0:
-        raise EmptyImageError(EMPTY_MESSAGE)
+        raise EmptyImageError(EMPTY_MESSAGE, code=EMPTY_CODE)
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     extent = max(bottom - top, right - left)
     if extent < max(2, MIN_DRAWING_FRACTION * max(ink.shape)):
-        raise EmptyImageError(f"{EMPTY_MESSAGE} (Only a speck of ink was found.)")
+        raise EmptyImageError(f"{EMPTY_MESSAGE} (Only a speck of ink was found.)", code="image_speck")
     side = int(np.ceil(extent / CONTENT_FRACTION))
     square = np.zeros((side, side), dtype=np.float32)
     drawing = ink[top:bottom, left:right]
@@ -304,7 +321,7 @@ def _resize(square: np.ndarray, size: int) -> np.ndarray:
     small = np.clip(small, 0.0, 1.0)
     peak = float(small.max())
     if peak <= 0.0:
-        raise EmptyImageError(EMPTY_MESSAGE)
+        raise EmptyImageError(EMPTY_MESSAGE, code=EMPTY_CODE)
     return np.clip(small / min(peak, 1.0), 0.0, 1.0)
 
 

@@ -70,7 +70,7 @@ def test_stored_texts_match_the_core():
     from shapes_viz.preprocessing import EMPTY_MESSAGE
     from shapes_viz.compare.link import PROBLEMS
 
-    assert i18n.text("en", "stored.empty") == EMPTY_MESSAGE
+    assert i18n.text("en", "errors.image_empty") == EMPTY_MESSAGE
     for name, template in PROBLEMS.items():
         assert i18n.text("en", f"share.problem.{name}", key="{key}", count="{count}") == template
 
@@ -130,6 +130,157 @@ def test_dynamic_keys_exist():
         assert f"glossary.{term}" in en
     for method in METHODS if "why.py" not in NOT_YET_TRANSLATED else ():
         assert f"why.method.{method}" in en and f"why.caption.{method}" in en
+
+
+# --- the core's messages (exceptions, training jobs) -----------------------------------------------------------
+
+
+def _error_codes(source: str) -> list[tuple[str, int]]:
+    """(code, line) of every message code a module gives: `code="..."` and `<something>_code="..."` keyword
+    arguments, a constant or the name of a module constant (EMPTY_CODE)."""
+    tree = ast.parse(source)
+    constants = {name: value.value for name, value in _constants(tree).items()
+                 if isinstance(value, ast.Constant) and isinstance(value.value, str)}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        for keyword in node.keywords:
+            if keyword.arg is None or not (keyword.arg == "code" or keyword.arg.endswith("_code")):
+                continue
+            value = keyword.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                found.append((value.value, value.lineno))
+            elif isinstance(value, ast.Name) and value.id in constants:
+                found.append((constants[value.id], value.lineno))
+    return found
+
+
+def test_every_message_code_of_the_source_has_a_text_and_every_text_a_code():
+    en = i18n.catalogue("en")
+    used = set()
+    for path in sorted((ROOT / "shapes_viz").rglob("*.py")):
+        for code, line in _error_codes(path.read_text()):
+            used.add(code)
+            assert f"errors.{code}" in en, f"{path.relative_to(ROOT)}:{line}: code {code!r} has no errors.{code} text"
+    assert len(used) > 40, sorted(used)  # the scan finds them
+    unused = sorted(key for key in en if key.startswith("errors.") and key.removeprefix("errors.") not in used)
+    assert not unused, f"texts no code of shapes_viz/ uses: {unused}"
+
+
+def _raised(call, *args, **kwargs):
+    from shapes_viz.errors import ShapesVizError
+
+    with pytest.raises(ShapesVizError) as info:
+        call(*args, **kwargs)
+    return info.value
+
+
+def assert_english_is_the_message(exc, message: str | None = None) -> None:
+    """The English catalogue's text of the exception's code, filled with its values, is its own message."""
+    assert exc.code, f"no code: {exc!r}"
+    assert i18n.text("en", f"errors.{exc.code}", **exc.values) == (str(exc) if message is None else message)
+
+
+def test_the_english_texts_are_the_core_messages(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from shapes_viz import preprocessing
+    from shapes_viz.dataset import list_class_files
+    from shapes_viz.errors import ModelNotPublished
+    from shapes_viz.model_files import check_model_file
+    from shapes_viz.preprocessing import preprocess
+    from shapes_viz.ui.live_canvas import parse_drawing
+    from tests.helpers.drawings import shape_png
+
+    def png(image: Image.Image) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    seen = set()
+    cases = [
+        (preprocess, b""), (preprocess, b"GIF89a" + bytes(100)), (preprocess, shape_png()[:200]),
+        (preprocess, png(Image.new("L", (3, 40), 0))), (preprocess, png(Image.new("RGB", (64, 64), "white"))),
+        (preprocess, np.zeros((8, 8), np.float32)), (preprocess, np.zeros((8, 8, 2), np.uint8)),
+        (preprocess, tmp_path / "missing.png"), (preprocess, 3.5),
+        (list_class_files, tmp_path / "no-such-folder"), (list_class_files, tmp_path),
+        (parse_drawing, "a string"), (parse_drawing, {"seq": "1"}),
+        (parse_drawing, {"seq": 1, "pen": "up", "png": "%%% not base64 %%%", "strokes": 1}),
+        (check_model_file, tmp_path / "missing.h5"),
+    ]
+    (tmp_path / "model.txt").write_text("not a model")
+    (tmp_path / "model.keras").write_bytes(b"not a zip")
+    cases += [(check_model_file, tmp_path / "model.txt"), (check_model_file, tmp_path / "model.keras")]
+    for call, argument in cases:
+        exc = _raised(call, argument)
+        assert_english_is_the_message(exc)
+        seen.add(exc.code)
+    (tmp_path / "cats").mkdir()
+    exc = _raised(list_class_files, tmp_path)
+    assert_english_is_the_message(exc)
+    (tmp_path / "cats").rmdir()
+    (tmp_path / "circles").mkdir()
+    (tmp_path / "circles" / "a.png").write_bytes(b"x")
+    exc = _raised(list_class_files, tmp_path, require_all=True)
+    assert_english_is_the_message(exc)
+    seen.add(exc.code)
+    monkeypatch.setattr(preprocessing, "MAX_IMAGE_BYTES", 10_000)
+    exc = _raised(preprocess, bytes(123_456))  # a thousands separator in the English
+    assert_english_is_the_message(exc)
+    seen.add(exc.code)
+    kept = ModelNotPublished(0.25, 1.0, 9, hint="Tick the box.")
+    assert_english_is_the_message(kept, kept.summary)
+    assert {"image_empty_file", "image_not_png_jpeg", "image_tiny", "image_empty", "image_array_dtype",
+            "image_array_shape", "image_file_missing", "image_source_unsupported", "image_too_large_bytes",
+            "data_folder_missing", "data_no_class_folders", "data_single_class", "drawing_unreadable_type",
+            "drawing_unreadable_keys", "drawing_bad_base64", "model_file_missing", "model_file_suffix",
+            "model_file_invalid"} <= seen, seen
+
+
+def test_the_english_texts_are_the_job_messages():
+    from shapes_viz.training import status
+
+    messages = [status._published_message(3, 0.875, 0.5), status._published_message(3, 0.875, None),
+                status._published_message(3, None, 0.5), status._published_message(None, None, None),
+                status._ended_message(1, "RuntimeError: boom"), status._ended_message(-9, ""),
+                status._ended_message(None, "Killed"), status._ended_message(None, "")]
+    assert messages[0]["message"] == ("New model published: best epoch 3, validation accuracy 87.5% "
+                                      "(the previous model: 50.0% on the same images).")
+    assert messages[7]["message"] == ("The training process ended without reporting a result; the previous model "
+                                      "stays.")
+    assert len({m["message_code"] for m in messages}) == len(messages)
+    for message in messages:
+        assert i18n.text("en", f"errors.{message['message_code']}", **message["message_values"]) == message["message"]
+        assert i18n.text("fr", f"errors.{message['message_code']}", **message["message_values"]) != message["message"]
+
+
+def test_error_text_in_french_with_fallbacks(monkeypatch):
+    from shapes_viz.errors import DatasetError, ImageError, ShapesVizError
+    from shapes_viz.preprocessing import preprocess
+
+    monkeypatch.setattr(i18n, "language", lambda: "fr")
+    refused = _raised(preprocess, b"GIF89a" + bytes(100))
+    assert i18n.error_text(refused) == "Seules les images PNG ou JPEG sont acceptées ; ce fichier n'est ni l'un ni l'autre."
+    assert i18n.error_text("model_not_published", {"new_accuracy": 0.5, "current_accuracy": 0.75, "val_count": 9}) == (
+        "Non publié : le nouveau modèle atteint 50.0% sur les 9 images de validation, le modèle actuel 75.0% sur les "
+        "mêmes images ; le modèle actuel reste.")
+    # no code, an unknown code, values that do not fit: the English message
+    assert i18n.error_text(ImageError("Something odd.")) == "Something odd."
+    assert i18n.error_text(ValueError("plain")) == "plain"
+    assert i18n.error_text("no_such_code", {}, fallback="English text") == "English text"
+    assert i18n.error_text(None, None, fallback="English text") == "English text"
+    assert i18n.error_text("image_too_large_bytes", {"size": "many"}, fallback="Image too large.") == "Image too large."
+    # an exception given to t() is shown in the page's language
+    missing = DatasetError("Data folder not found: /x", code="data_folder_missing", folder="/x")
+    assert i18n.text("fr", "where.no_data", error=missing, folder="/x").startswith("Dossier de données introuvable : /x")
+    with pytest.raises(TypeError, match="Received: int 3"):
+        i18n.error_text(3)
+    with pytest.raises(ValueError, match="Received: code='Bad Code'"):
+        ShapesVizError("x", code="Bad Code")
 
 
 # --- no text bypasses the catalogue --------------------------------------------------------------------------
@@ -303,6 +454,51 @@ def test_switching_language_keeps_the_input_the_view_and_the_picks(app_env):
     assert_clean(at)
     assert at.session_state["view_tab"] == "Why?" and "What does the network see?" in page_text(at)
     assert at.session_state["input_choice"]["digest"] == before
+
+
+@pytest.fixture
+def no_model_env(monkeypatch, tmp_path) -> Path:
+    """The app without a model file and with an empty data folder: the input's messages need neither (no
+    TensorFlow, no training)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("SHAPES_VIZ_MODEL", str(tmp_path / "models" / "shapes_cnn.h5"))
+    monkeypatch.setenv("SHAPES_VIZ_DATA", str(tmp_path / "data"))
+    return tmp_path
+
+
+def test_a_french_session_sees_the_image_errors_in_french_and_a_switch_follows(no_model_env):
+    import base64
+    import io
+
+    from PIL import Image
+
+    empty_fr = "Aucune forme trouvée : dessinez ou importez d'abord une forme."
+    at = new_app()
+    at.session_state["language"] = "fr"
+    at.run()  # an empty canvas
+    assert_clean(at)
+    assert empty_fr in page_text(at), page_text(at)
+    white = io.BytesIO()
+    Image.new("RGB", (280, 280), "white").save(white, format="PNG")
+    at.session_state["canvas_0"] = {"drawing": {"seq": 1, "pen": "up", "png": base64.b64encode(white.getvalue()).decode(),
+                                                "strokes": 1}}
+    at.run()  # a blank drawing: preprocess() finds no shape
+    assert_clean(at)
+    assert at.session_state["input_choice"]["message_code"] == "image_empty"
+    assert empty_fr in page_text(at) and "No shape found" not in page_text(at), page_text(at)
+    upload(at, b"GIF89a" + bytes(100), "drawing.png")  # not an image this app reads
+    assert_clean(at)
+    text = page_text(at)
+    assert "Seules les images PNG ou JPEG sont acceptées ; ce fichier n'est ni l'un ni l'autre." in text, text
+    assert "Only PNG or JPEG" not in text
+    stored = at.session_state["input_choice"]  # plain data: the English message, its code and values
+    assert (stored["message"], stored["message_code"]) == (
+        "Only PNG or JPEG images are supported; this file is neither.", "image_not_png_jpeg")
+    at.radio(key="language_select").set_value("en").run()
+    assert_clean(at)
+    text = page_text(at)
+    assert "Only PNG or JPEG images are supported; this file is neither." in text and "Seules les" not in text, text
 
 
 def test_a_link_with_lang_fr_opens_in_french_and_an_unknown_lang_is_ignored(app_env):

@@ -116,8 +116,12 @@ def test_a_second_start_is_refused_while_running_even_from_another_server(tmp_pa
     jobs = make_jobs(model_path, fake_trainer, FAKE_EPOCH_SECONDS="0.5")
     jobs.start(request(tmp_path, epochs=20))
     try:
-        with pytest.raises(TrainingBusyError, match="already running"):
+        with pytest.raises(TrainingBusyError, match="already running") as refused:
             jobs.start(request(tmp_path, epochs=1))
+        from shapes_viz.ui import i18n  # the UI's errors.<code> in English is the message itself
+
+        assert refused.value.code in ("training_busy", "training_busy_epoch")
+        assert i18n.text("en", f"errors.{refused.value.code}", **refused.value.values) == str(refused.value)
         other_server = make_jobs(model_path, fake_trainer)  # same files, no process handle
         deadline = time.monotonic() + 20
         while other_server.status().state != RUNNING and time.monotonic() < deadline:
@@ -262,6 +266,33 @@ def test_the_events_the_trainer_writes_are_the_events_the_app_reads(tmp_path):
     assert summaries["cancelled"]["message"] == progress.CANCELLED_MESSAGE
     assert summaries["error"]["message"] == "Another training is running"
     assert progress.failure_event(ValueError("boom")) == {"event": "error", "message": "ValueError: boom"}
+    # the message's code and values travel with it (the UI shows it in the page's language)
+    assert (summaries["kept"]["message_code"], summaries["kept"]["message_values"]) == (
+        "model_not_published", {"new_accuracy": 0.25, "current_accuracy": 1.0, "val_count": 9})
+    assert (summaries["cancelled"]["message_code"], summaries["cancelled"]["message_values"]) == ("training_cancelled", {})
+    assert summaries["error"]["message_code"] is None  # raised without a code: shown as it is
+    assert summaries["done"]["message_code"] is None  # run_status words the published message
+    busy = progress.failure_event(TrainingBusyError("Another training is running; wait for it to finish.",
+                                                    code="training_locked"))
+    assert busy == {"event": "error", "message": "Another training is running; wait for it to finish.", "busy": True,
+                    "code": "training_locked", "values": {}}
+
+
+def test_parse_progress_reads_message_codes_and_tolerates_bad_ones():
+    def ending(event: dict) -> dict:
+        summary = parse_progress([json.dumps(event) + "\n"])
+        return {key: summary[key] for key in ("terminal", "message", "message_code", "message_values")}
+
+    assert ending({"event": "error", "message": "Data folder not found: /d", "code": "data_folder_missing",
+                   "values": {"folder": "/d", "nested": [1]}}) == {
+        "terminal": "error", "message": "Data folder not found: /d", "message_code": "data_folder_missing",
+        "message_values": {"folder": "/d"}}  # only plain values are kept
+    for bad in ({"code": "Not A Code"}, {"code": 3}, {"code": "data_folder_missing", "values": [1]}):
+        assert ending({"event": "error", "message": "old text", **bad})["message_code"] is None, bad
+    assert ending({"event": "error"}) == {"terminal": "error", "message": "Training failed.",
+                                          "message_code": "training_failed", "message_values": {}}
+    assert ending({"event": "kept"})["message_code"] == "model_kept"
+    assert ending({"event": "cancelled"})["message_code"] == "training_cancelled"
 
 
 def test_parse_progress_tolerates_partial_and_repeated_lines():

@@ -35,7 +35,7 @@ def accuracy_with(engine: NumpyEngine, data: LabeledImages, off: Knockout | None
         DatasetError: no image. ValueError: `off` names a layer or channel that does not exist.
     """
     if len(data.labels) == 0:
-        raise DatasetError("No image to measure the accuracy on.")
+        raise DatasetError("No image to measure the accuracy on.", code="data_no_test_images")
     predicted = engine.probabilities(data.images, off).argmax(axis=1)
     return float(np.mean(predicted == data.labels))
 
@@ -53,7 +53,7 @@ def most_harmful(engine: NumpyEngine, data: LabeledImages, layer: str, count: in
     if layer not in engine.layer_names:
         raise ValueError(f"No layer named {layer!r}. Received: layer={layer!r}; layers: {list(engine.layer_names)}")
     if len(data.labels) == 0:
-        raise DatasetError("No image to measure the accuracy on.")
+        raise DatasetError("No image to measure the accuracy on.", code="data_no_test_images")
     base = dict(engine.checked_knockout(off))
     index = engine.layer_names.index(layer)
     outputs = engine.forward(data.images, base)

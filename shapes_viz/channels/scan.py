@@ -85,7 +85,8 @@ def scan_images(engine: NumpyEngine, data: LabeledImages, k: int = TOP_K) -> Dat
     """
     count = len(data.labels)
     if count == 0:
-        raise DatasetError("No usable image to scan: the data folder has no PNG or JPEG drawing.")
+        raise DatasetError("No usable image to scan: the data folder has no PNG or JPEG drawing.",
+                           code="data_nothing_to_scan")
     maxima: dict[str, list[np.ndarray]] = {name: [] for name in engine.layer_names}
     positions: dict[str, list[np.ndarray]] = {name: [] for name in engine.layer_names}
     positive = {name: np.zeros(shape[-1], bool) for name, shape in zip(engine.layer_names, engine.output_shapes)}
@@ -145,7 +146,8 @@ def folder_fingerprint(data_dir: str | Path) -> str:
     try:
         files = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     except OSError as exc:
-        raise DatasetError(f"Data folder not readable: {data_dir.name} ({exc.strerror or exc})") from None
+        raise DatasetError(f"Data folder not readable: {data_dir.name} ({exc.strerror or exc})",
+                           code="data_folder_unreadable", name=data_dir.name, reason=exc.strerror or exc) from None
     for path in files:
         try:
             stat = path.stat()

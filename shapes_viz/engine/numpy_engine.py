@@ -59,13 +59,15 @@ class NumpyEngine:
         try:
             with h5py.File(path, "r") as handle:
                 if "model_weights" not in handle:
-                    raise ModelFileError(f"Not a valid model file: {path.name} has no weights.")
+                    raise ModelFileError(f"Not a valid model file: {path.name} has no weights.",
+                                         code="model_file_no_weights", name=path.name)
                 group = handle["model_weights"]
                 layers = [layer_from_spec(layer, _weights(group, layer, path.name)) for layer in spec.layers]
         except (ModelFileError, Unsupported):
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"Not a valid model file: {path.name} ({type(exc).__name__}: {exc})") from None
+            raise ModelFileError(f"Not a valid model file: {path.name} ({type(exc).__name__}: {exc})",
+                                 code="model_file_invalid", name=path.name, detail=f"{type(exc).__name__}: {exc}") from None
         return cls(layers)
 
     def run(self, x: np.ndarray, off: Knockout | None = None) -> Activations:

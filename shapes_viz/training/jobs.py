@@ -150,8 +150,12 @@ class TrainingJobs:
         with self._lock:
             current = self.status()
             if current.active:
-                progress = f" (epoch {current.epoch} of {current.epochs})" if current.epochs else ""
-                raise TrainingBusyError(f"Another training is already running{progress}; wait for it or cancel it.")
+                if current.epochs:
+                    raise TrainingBusyError(
+                        f"Another training is already running (epoch {current.epoch} of {current.epochs}); wait for "
+                        "it or cancel it.", code="training_busy_epoch", epoch=current.epoch, epochs=current.epochs)
+                raise TrainingBusyError("Another training is already running; wait for it or cancel it.",
+                                        code="training_busy")
             try:  # a read-only or full models folder: a clear message, not an OSError from deep inside
                 self._prune_runs()
                 run_dir = self._new_run_dir()
@@ -160,7 +164,8 @@ class TrainingJobs:
             except OSError as exc:
                 raise TrainingError(
                     f"Cannot write to the models folder {self.model_path.parent} "
-                    f"({exc.strerror or exc}); the current model stays."
+                    f"({exc.strerror or exc}); the current model stays.",
+                    code="models_folder_unwritable", folder=self.model_path.parent, reason=exc.strerror or exc,
                 ) from None
             command = [
                 *self.trainer, *request.cli_arguments(), "--out", str(self.model_path),
@@ -190,7 +195,7 @@ class TrainingJobs:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     write_json_atomic(run_dir / JOB_FILE, {**job, "finished_at": time.time(), "spawn_error": str(exc)})
-                raise TrainingError(f"Could not start the trainer: {exc}") from None
+                raise TrainingError(f"Could not start the trainer: {exc}", code="trainer_spawn_failed", error=exc) from None
             job["pid"] = process.pid
             try:
                 write_json_atomic(run_dir / JOB_FILE, job)
@@ -199,7 +204,8 @@ class TrainingJobs:
                 process.wait()
                 raise TrainingError(
                     f"Cannot write to the models folder {self.model_path.parent} "
-                    f"({exc.strerror or exc}); the current model stays."
+                    f"({exc.strerror or exc}); the current model stays.",
+                    code="models_folder_unwritable", folder=self.model_path.parent, reason=exc.strerror or exc,
                 ) from None
             self._processes[str(run_dir)] = process
             return self._status_of(run_dir)
@@ -214,7 +220,8 @@ class TrainingJobs:
                 return run_dir
             except FileExistsError:
                 continue
-        raise TrainingError(f"Could not create a run folder in {self.runs_dir}")
+        raise TrainingError(f"Could not create a run folder in {self.runs_dir}", code="run_folder_failed",
+                            folder=self.runs_dir)
 
     def _prune_runs(self) -> None:
         finished = [run for run in self._runs() if not self._status_of(run).active]

@@ -11,6 +11,10 @@ writes them (one JSON object per line, appended and flushed) and how the app fol
     {"event": "cancelled"}                                                          stopped on request
     {"event": "error", "message"[, "busy": true]}                                  failed (busy: the lock was held)
 
+A kept, cancelled or error event may also carry "code" and "values": the code and values of its message
+(`errors.ShapesVizError`), from which the app shows the message in the page's language; events without them (an
+older trainer's, an unexpected exception's) are read as before, their message shown as it is.
+
 This module alone names them; `train` emits them through a plain callable, the CLI appends them to the file
 given by --progress (`ProgressWriter`), and the job manager reads them back (`parse_progress`).
 No TensorFlow, Streamlit or Plotly here.
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shapes_viz.errors import ModelNotPublished, ShapesVizError, TrainingBusyError, TrainingCancelled
+from shapes_viz.errors import CODE_PATTERN, ModelNotPublished, ShapesVizError, TrainingBusyError, TrainingCancelled
 
 Event = dict[str, Any]
 
@@ -32,6 +36,9 @@ START, EPOCH, DONE, KEPT, CANCELLED, ERROR = "start", "epoch", "done", "kept", "
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 CANCELLED_MESSAGE = "Training cancelled; the previous model stays."
+CANCELLED_CODE = "training_cancelled"  # CANCELLED_MESSAGE's code (the key "errors.training_cancelled" of the UI)
+KEPT_MESSAGE = "Not published: the new model was worse; the current model stays."  # a kept event without message
+FAILED_MESSAGE = "Training failed."  # an error event without message
 
 
 def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str],
@@ -56,17 +63,37 @@ def done_event(model_path: Path | str, history: dict[str, Any], gate: dict[str, 
 
 
 def failure_event(exc: BaseException) -> Event:
-    """The event that ends a run which raised `exc`: kept, cancelled, or an error with its message."""
+    """The event that ends a run which raised `exc`: kept, cancelled, or an error with its message (and the
+    message's "code" and "values" when the exception has a code; a kept event's describe `exc.summary`)."""
     if isinstance(exc, TrainingCancelled):
         return {"event": CANCELLED}
     if isinstance(exc, ModelNotPublished):
         return {"event": KEPT, "message": exc.summary, "new_accuracy": exc.new_accuracy,
-                "current_accuracy": exc.current_accuracy, "val_count": exc.val_count}
+                "current_accuracy": exc.current_accuracy, "val_count": exc.val_count, **_coded(exc)}
     if isinstance(exc, TrainingBusyError):
-        return {"event": ERROR, "message": str(exc), "busy": True}
+        return {"event": ERROR, "message": str(exc), "busy": True, **_coded(exc)}
     if isinstance(exc, ShapesVizError):
-        return {"event": ERROR, "message": str(exc)}
+        return {"event": ERROR, "message": str(exc), **_coded(exc)}
     return {"event": ERROR, "message": f"{type(exc).__name__}: {exc}"}
+
+
+def _coded(exc: ShapesVizError) -> Event:
+    """{"code", "values"} of an exception that has a code, else {}."""
+    return {"code": exc.code, "values": dict(exc.values)} if exc.code else {}
+
+
+def event_message(event: Event) -> tuple[str | None, dict[str, Any]]:
+    """The (code, values) an event carries for its message; (None, {}) when it has none or they are malformed
+    (a code that is not a lowercase identifier, values that are not an object: only plain values are kept)."""
+    code, values = event.get("code"), event.get("values")
+    if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code):
+        return None, {}
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        return None, {}
+    return code, {str(name): value for name, value in values.items()
+                  if value is None or isinstance(value, (str, int, float, bool))}
 
 
 class ProgressWriter:
@@ -91,13 +118,14 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
 
     Returns:
         {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
-         "history", "message", "best_epoch", "val_accuracy", "current_accuracy", "recipe", "train_count",
-         "val_count", "skipped", "patience", "min_loss_improvement", "seconds_so_far"}; seconds_so_far: from the start event to the last
+         "history", "message", "message_code" (str or None), "message_values" (dict), "best_epoch", "val_accuracy",
+         "current_accuracy", "recipe", "train_count", "val_count", "skipped", "patience", "min_loss_improvement", "seconds_so_far"}; seconds_so_far: from the start event to the last
          epoch event (None until both have a time).
     """
     summary: dict[str, Any] = {
         "terminal": None, "started": False, "epoch": 0, "epochs": 0,
-        "history": {key: [] for key in METRICS}, "message": "", "best_epoch": None, "val_accuracy": None,
+        "history": {key: [] for key in METRICS}, "message": "", "message_code": None, "message_values": {},
+        "best_epoch": None, "val_accuracy": None,
         "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
         "patience": 0, "min_loss_improvement": 0.0, "seconds_so_far": None,
     }
@@ -143,16 +171,28 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
                 summary["current_accuracy"] = gate.get("current_accuracy")
         elif kind == KEPT:
             summary["terminal"] = KEPT
-            summary["message"] = str(event.get("message") or "Not published: the new model was worse; the current model stays.")
+            _read_message(summary, event, KEPT_MESSAGE, default_code="model_kept")
             summary["val_accuracy"] = event.get("new_accuracy")
             summary["current_accuracy"] = event.get("current_accuracy")
         elif kind == CANCELLED:
             summary["terminal"] = CANCELLED
-            summary["message"] = str(event.get("message") or CANCELLED_MESSAGE)
+            _read_message(summary, event, CANCELLED_MESSAGE, default_code=CANCELLED_CODE)
         elif kind == ERROR:
             summary["terminal"] = ERROR
-            summary["message"] = str(event.get("message") or "Training failed.")
+            _read_message(summary, event, FAILED_MESSAGE, default_code="training_failed")
     return summary
+
+
+def _read_message(summary: dict[str, Any], event: Event, default: str, default_code: str) -> None:
+    """Set the summary's message, message_code and message_values from a terminal event: its own message (with
+    its code and values when it carries them), else `default` (whose code is `default_code`)."""
+    message = event.get("message")
+    if message:
+        summary["message"] = str(message)
+        summary["message_code"], summary["message_values"] = event_message(event)
+    else:
+        summary["message"] = default
+        summary["message_code"], summary["message_values"] = default_code, {}
 
 
 def _number(value: Any, kind: type) -> Any:

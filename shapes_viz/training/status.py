@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shapes_viz.errors import plain_values
 from shapes_viz.training import progress
-from shapes_viz.training.progress import CANCELLED_MESSAGE, METRICS, parse_progress
+from shapes_viz.training.progress import CANCELLED_CODE, CANCELLED_MESSAGE, METRICS, parse_progress
 
 RUNS_FOLDER = ".runs"
 JOB_FILE = "job.json"
@@ -44,7 +45,10 @@ class JobStatus:
         run_dir: the job's run folder, None when idle.
         epoch: epochs finished so far; epochs: epochs planned (0 until the trainer says).
         history: {"loss", "accuracy", "val_loss", "val_accuracy"}: one float per finished epoch.
-        message: why it failed, was cancelled or kept the current model; a summary when done.
+        message: why it failed, was cancelled or kept the current model; a summary when done (English).
+        message_code, message_values: the message's stable code (str, the UI's key "errors.<code>") and the plain
+            values (dict) it was built from, for the UI to show it in the page's language; None and {} when the
+            message has no code (it is then shown as it is).
         best_epoch, val_accuracy: from the "done" event (val_accuracy: the new model's, also when kept).
         current_accuracy: the current (previous) model's accuracy on the same validation images, when measured.
         recipe, train_count, val_count, skipped: from the "start" event.
@@ -61,6 +65,8 @@ class JobStatus:
     epochs: int = 0
     history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in METRICS})
     message: str = ""
+    message_code: str | None = None
+    message_values: dict[str, Any] = field(default_factory=dict)
     best_epoch: int | None = None
     val_accuracy: float | None = None
     current_accuracy: float | None = None
@@ -139,12 +145,7 @@ def run_status(run_dir: Path, job: Mapping[str, Any], alive: bool, code: int | N
     finished_at = None
     if terminal == progress.DONE:
         state = DONE
-        acc, current = summary["val_accuracy"], summary["current_accuracy"]
-        summary["message"] = (
-            f"New model published: best epoch {summary['best_epoch']}"
-            + (f", validation accuracy {float(acc):.1%}" if acc is not None else "")
-            + (f" (the previous model: {float(current):.1%} on the same images)." if current is not None else ".")
-        )
+        summary.update(_published_message(summary["best_epoch"], summary["val_accuracy"], summary["current_accuracy"]))
     elif terminal == progress.KEPT:
         state = KEPT
     elif terminal == progress.CANCELLED:
@@ -156,27 +157,65 @@ def run_status(run_dir: Path, job: Mapping[str, Any], alive: bool, code: int | N
     else:
         state = FAILED
         if job.get("spawn_error"):
-            summary["message"] = f"Could not start the trainer: {job['spawn_error']}"
+            summary.update(_message(f"Could not start the trainer: {job['spawn_error']}",
+                                    message_code="trainer_spawn_failed", error=job["spawn_error"]))
         elif cancel_requested:
             state = CANCELLED
-            summary["message"] = CANCELLED_MESSAGE
+            summary.update(_message(CANCELLED_MESSAGE, message_code=CANCELLED_CODE))
         else:
-            detail = _last_log_line(run_dir / LOG_FILE)
-            how = f"with code {code}" if code is not None else "without reporting a result"
-            summary["message"] = f"The training process ended {how}; the previous model stays." + (
-                f" Last output: {detail}" if detail else ""
-            )
+            summary.update(_ended_message(code, _last_log_line(run_dir / LOG_FILE)))
     if state not in ACTIVE_STATES:
         finished_at = _mtime(run_dir / PROGRESS_FILE) or job.get("finished_at")
     return JobStatus(
         state=state, run_dir=str(run_dir), epoch=summary["epoch"], epochs=summary["epochs"],
-        history=summary["history"], message=summary["message"], best_epoch=summary["best_epoch"],
+        history=summary["history"], message=summary["message"], message_code=summary["message_code"],
+        message_values=summary["message_values"], best_epoch=summary["best_epoch"],
         val_accuracy=summary["val_accuracy"], current_accuracy=summary["current_accuracy"], recipe=summary["recipe"],
         train_count=summary["train_count"], val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
         model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
         cancel_requested=cancel_requested, patience=summary["patience"],
         min_loss_improvement=summary["min_loss_improvement"], seconds_so_far=summary["seconds_so_far"],
     )
+
+
+def _message(text: str, message_code: str, **values: Any) -> dict[str, Any]:
+    """A status message as the summary keeps it: the English `text`, its code and the plain values it was built
+    from (the English catalogue's "errors.<message_code>" filled with `values` is `text`)."""
+    return {"message": text, "message_code": message_code, "message_values": plain_values(values)}
+
+
+def _published_message(best_epoch: Any, accuracy: Any, previous: Any) -> dict[str, Any]:
+    """The message of a published model: its best epoch, with its validation accuracy and the previous model's
+    (floats in [0, 1]) when known."""
+    if accuracy is not None and previous is not None:
+        return _message(f"New model published: best epoch {best_epoch}, validation accuracy {float(accuracy):.1%} "
+                        f"(the previous model: {float(previous):.1%} on the same images).",
+                        message_code="job_published_compared", best_epoch=best_epoch, accuracy=float(accuracy),
+                        previous=float(previous))
+    if accuracy is not None:
+        return _message(f"New model published: best epoch {best_epoch}, validation accuracy {float(accuracy):.1%}.",
+                        message_code="job_published_accuracy", best_epoch=best_epoch, accuracy=float(accuracy))
+    if previous is not None:
+        return _message(f"New model published: best epoch {best_epoch} (the previous model: {float(previous):.1%} "
+                        "on the same images).", message_code="job_published_previous", best_epoch=best_epoch,
+                        previous=float(previous))
+    return _message(f"New model published: best epoch {best_epoch}.", message_code="job_published",
+                    best_epoch=best_epoch)
+
+
+def _ended_message(exit_code: int | None, output: str) -> dict[str, Any]:
+    """The message of a trainer that ended without a result event: its exit code (None: unknown) and its last
+    meaningful output line ("" when none)."""
+    if exit_code is not None:
+        text = f"The training process ended with code {exit_code}; the previous model stays."
+        if output:
+            return _message(f"{text} Last output: {output}", message_code="trainer_exited_output",
+                            exit_code=exit_code, output=output)
+        return _message(text, message_code="trainer_exited", exit_code=exit_code)
+    text = "The training process ended without reporting a result; the previous model stays."
+    if output:
+        return _message(f"{text} Last output: {output}", message_code="trainer_vanished_output", output=output)
+    return _message(text, message_code="trainer_vanished")
 
 
 def _mtime(path: Path) -> float | None:

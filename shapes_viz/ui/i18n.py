@@ -5,6 +5,8 @@
     language()             "en" or "fr": the session's choice (the sidebar's selector, a shared link's `lang`), else
                            the browser's (`st.context.locale`), else English
     tab_labels(key, ...)   a tab bar's labels in the session's language, its stored value moved to that language
+    error_text(exc)        a core exception's (or a job's) message in the session's language: "errors.<code>"
+                           filled with the values the exception carries (`errors.ShapesVizError`), else its English
 
 The catalogues are plain TOML files (`locales/en.toml`, `locales/fr.toml`), read once per process; a section
 `[explorer]` with `range_help = "..."` is the key "explorer.range_help". Widget values and session state never
@@ -15,9 +17,10 @@ reads back as the English label (the id the code compares with).
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -25,12 +28,14 @@ from string import Formatter
 
 import streamlit as st
 
+from shapes_viz.errors import ShapesVizError
 from shapes_viz.ui import state
 
 LANGUAGES = {"en": "English", "fr": "Français"}  # each language's name in itself (the selector's options)
 DEFAULT = "en"
 _BOUND: ContextVar[str | None] = ContextVar("shapes_viz_language", default=None)  # see `bound`
 LOCALES = Path(__file__).with_name("locales")
+log = logging.getLogger("shapes_viz.ui")
 
 
 @cache
@@ -63,7 +68,8 @@ def placeholders(text: str) -> set[str]:
 
 
 def text(lang: str, key: str, /, **values: object) -> str:
-    """The text of `key` in `lang`, formatted with `values` (English when `lang` lacks it).
+    """The text of `key` in `lang`, formatted with `values` (English when `lang` lacks it). A value that is an
+    exception fills its placeholder with its message in `lang` (`error_text`): t("where.no_data", error=exc).
 
     Raises:
         KeyError: no catalogue has `key` (a bug: tests/test_i18n.py checks every key the code uses).
@@ -71,7 +77,52 @@ def text(lang: str, key: str, /, **values: object) -> str:
     found = catalogue(lang).get(key)
     if found is None:
         found = catalogue(DEFAULT)[key]
+    values = {name: _error_text(lang, value) if isinstance(value, BaseException) else value
+              for name, value in values.items()}
     return found.format(**values)
+
+
+def error_text(exc_or_code: BaseException | str | None, values: Mapping[str, object] | None = None,
+               fallback: str = "") -> str:
+    """A message from the core (an exception's, a training job's) in the session's language.
+
+    Args:
+        exc_or_code: an exception (its `code` and `values`, see `errors.ShapesVizError`; its English message is the
+            fallback unless one is given), or a message's code (str; None or "": no code).
+        values: the values that fill the code's text (plain data: str, int, float, bool, None); with an exception,
+            they replace its own.
+        fallback: the English message, shown when the catalogue has no "errors.<code>" or the values do not fit it.
+
+    Returns:
+        t("errors.<code>", **values) when the catalogue has that key and the values fill it, else the fallback.
+
+    Raises:
+        TypeError: `exc_or_code` is not an exception, a str or None, or `values` is not a mapping.
+    """
+    return _error_text(language(), exc_or_code, values, fallback)
+
+
+def _error_text(lang: str, exc_or_code: BaseException | str | None, values: Mapping[str, object] | None = None,
+                fallback: str = "") -> str:
+    if isinstance(exc_or_code, BaseException):  # only the project's own exceptions have message codes
+        code = exc_or_code.code if isinstance(exc_or_code, ShapesVizError) else None
+        values = (exc_or_code.values if isinstance(exc_or_code, ShapesVizError) else None) if values is None else values
+        fallback = fallback or str(exc_or_code)
+    elif exc_or_code is None or isinstance(exc_or_code, str):
+        code = exc_or_code
+    else:
+        raise TypeError(f"Expected an exception, a message code or None. Received: {type(exc_or_code).__name__} "
+                        f"{exc_or_code!r}")
+    if values is not None and not isinstance(values, Mapping):
+        raise TypeError(f"Message values are a mapping. Received: {type(values).__name__} {values!r}")
+    key = f"errors.{code}"
+    if not code or key not in catalogue(DEFAULT):
+        return fallback
+    try:
+        return text(lang, key, **dict(values or {}))
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:  # values that do not fit the text
+        log.log(logging.WARNING, "the values %r do not fill %s (%s): shown in English", values, key, exc)
+        return fallback
 
 
 def browser_language() -> str:

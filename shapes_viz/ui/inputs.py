@@ -10,7 +10,7 @@ input is preprocessed once: a rerun that finds the same source (`ref`) reuses it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from streamlit.errors import StreamlitAPIException
 from shapes_viz import figures
 from shapes_viz.config import CHANNELS, CLASS_NAMES, IMAGE_SIZE
 from shapes_viz.errors import EmptyImageError, ImageError
-from shapes_viz.preprocessing import EMPTY_MESSAGE, preprocess, to_uint8_image
+from shapes_viz.preprocessing import EMPTY_CODE, EMPTY_MESSAGE, preprocess, to_uint8_image
 from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.i18n import class_name, t
 from shapes_viz.ui.live_canvas import current_report, engine_data, live_canvas, parse_drawing, requested_digest
@@ -41,7 +41,10 @@ class InputChoice:
         source: "Draw", "Upload", "Examples" or "Link" (an input a share link carried, shown by Examples).
         x: (1, 28, 28, 3) float32 model input, or None when there is nothing usable.
         digest: the cache key of x's activations (`resources.input_digest`), "" without x.
-        message: why `x` is None (shown instead of a prediction), "" otherwise.
+        message: why `x` is None (shown instead of a prediction), "" otherwise: an English text (a core error's
+            message, a "stored.*" text) or a text already in the session's language; `shown_message` shows it.
+        message_code, message_values: the code and plain values of a core error's message (`errors.ShapesVizError`;
+            "" and {} for other messages), so that the message follows a change of language.
         level: "info" (nothing yet) or "warning" (the input was refused).
         label: a short description of the input ("your drawing", a file name).
         ref: where the input came from (canvas key and report number, upload id, example file and
@@ -55,16 +58,30 @@ class InputChoice:
     label: str = ""
     ref: str = ""
     digest: str = ""
+    message_code: str = ""
+    message_values: dict[str, Any] = field(default_factory=dict)
 
     def as_state(self) -> dict[str, Any]:
         return {"source": self.source, "x": self.x, "message": self.message, "level": self.level,
-                "label": self.label, "ref": self.ref, "digest": self.digest}
+                "label": self.label, "ref": self.ref, "digest": self.digest, "message_code": self.message_code,
+                "message_values": dict(self.message_values)}
 
     @classmethod
     def from_state(cls, value: dict[str, Any] | None) -> InputChoice:
         if not value:
             return cls("Draw", None, t("input.draw_first"))
         return cls(**value)
+
+    @classmethod
+    def refused(cls, source: str, exc: ImageError, label: str, ref: str) -> InputChoice:
+        """No input: `exc` says why (an EmptyImageError as information, other refusals as a warning)."""
+        level = "info" if isinstance(exc, EmptyImageError) else "warning"
+        return cls(source, None, str(exc), level, label, ref, message_code=exc.code or "",
+                   message_values=dict(exc.values))
+
+    def shown_message(self) -> str:
+        """The message as the page shows it, in the session's language ("" without one)."""
+        return i18n.error_text(self.message_code or None, self.message_values, fallback=i18n.shown(self.message))
 
 
 def current_choice() -> InputChoice:
@@ -94,8 +111,7 @@ def _from(source: str, label: str, image, ref: str) -> InputChoice:
         x = preprocess(image)
         return InputChoice(source, x, label=label, ref=ref, digest=resources.input_digest(x))
     except ImageError as exc:
-        level = "info" if isinstance(exc, EmptyImageError) else "warning"
-        return InputChoice(source, None, str(exc), level, label, ref)
+        return InputChoice.refused(source, exc, label, ref)
 
 
 def _remember(ref: str, make) -> None:
@@ -148,12 +164,13 @@ def _remember_drawing(key: str, report: Any) -> None:
     try:
         drawing = parse_drawing(report)
     except ImageError as exc:
-        ref, message = f"draw:{key}:unreadable", str(exc)
-        _remember(ref, lambda: InputChoice("Draw", None, message, "warning", DRAWING_LABEL, ref))
+        ref, error = f"draw:{key}:unreadable", exc
+        _remember(ref, lambda: InputChoice.refused("Draw", error, DRAWING_LABEL, ref))
         return
     if drawing is None:
         ref = f"draw:{key}:empty"
-        _remember(ref, lambda: InputChoice("Draw", None, EMPTY_MESSAGE, "info", DRAWING_LABEL, ref))
+        _remember(ref, lambda: InputChoice("Draw", None, EMPTY_MESSAGE, "info", DRAWING_LABEL, ref,
+                                           message_code=EMPTY_CODE))
         return
     ref = f"draw:{key}:{drawing.seq}"
     label = DRAWING_LABEL + (LIVE_SUFFIX if drawing.pen_down else "")

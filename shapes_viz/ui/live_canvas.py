@@ -204,14 +204,18 @@ def parse_drawing(value: Any) -> Drawing | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ImageError(f"The drawing could not be read. Received: {type(value).__name__}")
+        raise ImageError(f"The drawing could not be read. Received: {type(value).__name__}",
+                         code="drawing_unreadable_type", kind=type(value).__name__)
     seq, pen, png, strokes = value.get("seq"), value.get("pen"), value.get("png"), value.get("strokes", 1)
     if not isinstance(seq, int) or pen not in ("down", "up") or not isinstance(png, str) or not isinstance(strokes, int):
-        raise ImageError(f"The drawing could not be read. Received keys: {sorted(value)}")
+        raise ImageError(f"The drawing could not be read. Received keys: {sorted(value)}",
+                         code="drawing_unreadable_keys", keys=sorted(value))
     if len(png) > MAX_PNG_BYTES * 4 // 3 + 4:
-        raise ImageError(f"The drawing is too large: {len(png):,} base64 characters.")
+        raise ImageError(f"The drawing is too large: {len(png):,} base64 characters.", code="drawing_too_large",
+                         size=len(png))
     try:
         data = base64.b64decode(png, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError("The drawing could not be read: its PNG is not valid base64.") from None
+        raise ImageError("The drawing could not be read: its PNG is not valid base64.",
+                         code="drawing_bad_base64") from None
     return Drawing(seq=seq, pen_down=pen == "down", png=data, strokes=strokes)

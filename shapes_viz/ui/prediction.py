@@ -63,7 +63,7 @@ def render_predicted_class(choice: InputChoice, probabilities: np.ndarray | None
         if model_error and choice.x is not None:
             st.warning(model_error)
         elif choice.x is None or probabilities is None:
-            (st.warning if choice.level == "warning" else st.info)(shown(choice.message) or t("prediction.nothing"))
+            (st.warning if choice.level == "warning" else st.info)(choice.shown_message() or t("prediction.nothing"))
         else:
             winner = int(np.argmax(probabilities))
             st.metric(

@@ -26,7 +26,7 @@ from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_c
 from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.engine.threads import limit_blas_threads
-from shapes_viz.ui.i18n import t
+from shapes_viz.ui.i18n import error_text, t
 from shapes_viz.errors import DatasetError, ShapesVizError
 from shapes_viz.evaluation import EvaluationResult, evaluate
 from shapes_viz.preprocessing import preprocess, to_uint8_image
@@ -238,7 +238,7 @@ def current_model() -> CurrentModel:
         with st.spinner(t("spinner.loading_model")):
             return CurrentModel(identity, load_engine(identity), None)
     except ShapesVizError as exc:
-        return CurrentModel(identity, None, t("resources.unusable", error=str(exc)))
+        return CurrentModel(identity, None, t("resources.unusable", error=error_text(exc)))
 
 
 def run_model(model: CurrentModel, x: np.ndarray | None, digest: str, off: Off = ()) -> Activations | None:

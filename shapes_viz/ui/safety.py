@@ -1,9 +1,10 @@
 """`guarded(section)`: how every section of the page fails.
 
 Expected failures (ShapesVizError: bad image, unusable model file, dataset problems, a busy trainer) are
-shown as the friendly message they carry. Anything else is logged with its traceback on the server and
-shown as a generic message, so one broken section never takes down the page and no traceback reaches
-the browser. Streamlit's own control flow (st.rerun, st.stop) derives from BaseException and passes.
+shown as the friendly message they carry, in the session's language (`i18n.error_text`). Anything else is
+logged with its traceback on the server and shown as a generic message, so one broken section never takes
+down the page and no traceback reaches the browser. Streamlit's own control flow (st.rerun, st.stop) derives
+from BaseException and passes.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ def failed(section: str) -> str:
 
 
 def show_error(section: str, exc: BaseException) -> None:
+    """Show `exc` in place of `section`'s output: an expected failure's message, else a generic one (logged)."""
+    from shapes_viz.ui import i18n
+
     if isinstance(exc, EmptyImageError):
-        st.info(str(exc))
+        st.info(i18n.error_text(exc))
     elif isinstance(exc, ShapesVizError):
-        st.warning(str(exc))
+        st.warning(i18n.error_text(exc))
     else:
         log.exception("unexpected error in the %s section", section, exc_info=exc)
         st.error(failed(section))
@@ -64,8 +68,11 @@ def guarded_callback(section: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except ShapesVizError as exc:
-                st.session_state["callback_error"] = {"section": section, "text": str(exc), "expected": True}
+            except ShapesVizError as exc:  # shown in the next run, which the callback's run is: its language
+                from shapes_viz.ui import i18n
+
+                st.session_state["callback_error"] = {"section": section, "text": i18n.error_text(exc),
+                                                      "expected": True}
             except Exception:  # noqa: BLE001
                 log.exception("unexpected error in a %s callback", section)
                 st.session_state["callback_error"] = {

@@ -195,8 +195,8 @@ def _start(request: TrainRequest) -> None:
     jobs = _jobs()
     try:
         jobs.start(request)
-    except ShapesVizError as exc:
-        state.notice("warning", str(exc))
+    except ShapesVizError as exc:  # the notice shows in the next run (st.rerun below): this language
+        state.notice("warning", i18n.error_text(exc))
     else:
         state.notice("info", t("sidebar.started"))
     st.rerun()
@@ -266,14 +266,15 @@ def _outcome(status: JobStatus) -> None:
     if age > RECENT_SECONDS:
         return
     when = dt.datetime.fromtimestamp(float(status.finished_at)).strftime("%H:%M:%S")
+    message = i18n.error_text(status.message_code, status.message_values, fallback=status.message)
     if status.state == DONE:
-        st.success(f"{when}: {status.message}")
+        st.success(t("sidebar.outcome", when=when, message=message))
     elif status.state == KEPT:
-        st.info(t("sidebar.kept", when=when, message=status.message, label=t("sidebar.publish_if_worse")))
+        st.info(t("sidebar.kept", when=when, message=message, label=t("sidebar.publish_if_worse")))
     elif status.state == CANCELLED:
-        st.warning(f"{when}: {status.message}")
+        st.warning(t("sidebar.outcome", when=when, message=message))
     else:
-        st.error(t("sidebar.failed", when=when, message=status.message))
+        st.error(t("sidebar.failed", when=when, message=message))
     if status.skipped:
         with st.expander(t("sidebar.skipped", count=len(status.skipped))):
             st.write("\n".join(f"- {item}" for item in status.skipped[:50]))

@@ -118,7 +118,7 @@ def _subject(ctx: PageContext) -> Subject | None:
         return None
     choice = current_choice()
     if choice.x is None:
-        st.info(t("why.no_input_because", message=i18n.shown(choice.message)) if choice.message else t("why.no_input"))
+        st.info(t("why.no_input_because", message=choice.shown_message()) if choice.message else t("why.no_input"))
         return None
     probabilities = resources.activations(ctx.identity, choice.digest, choice.x).probabilities
     method = _picked_method()
