@@ -156,7 +156,11 @@ def _expected_time(data_dir: Path, source: str, per_class: int, recipe: str, epo
     if not train_count:
         return
     history = read_history(resources.published_path())
-    estimate = estimate_training(RECIPES[recipe], train_count, history, epochs or None, training_policy())
+    try:
+        policy = training_policy()
+    except ShapesVizError:  # a bad SHAPES_VIZ_TRAINING_PRECISION: the trainer says so when started
+        policy = "float32"
+    estimate = estimate_training(RECIPES[recipe], train_count, history, epochs or None, policy)
     st.caption(t("sidebar.expected_time", expected=_duration(estimate.expected_s), at_most=_duration(estimate.at_most_s),
                  train=train_count) + " " + t("sidebar.expected_basis_last" if estimate.basis == "last run"
                                               else "sidebar.expected_basis_typical"))
