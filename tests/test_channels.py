@@ -162,12 +162,16 @@ def test_the_folder_fingerprint_follows_its_files(tmp_path):
         scan_images(NumpyEngine.from_file(SHIPPED), LabeledImages(np.zeros((0, 28, 28, 3), np.float32), np.zeros(0, np.int32), []))
 
 
-def test_a_layers_images_are_one_shared_job_per_model_layer_and_seed(engine):
+@pytest.mark.parametrize("in_process", [True, False], ids=["worker process", "server thread"])
+def test_a_layers_images_are_one_shared_job_per_model_layer_and_seed(engine, in_process, caplog):
+    """In the worker process (the server's default) or in the job thread: the same bytes as `channel_image`."""
+    import logging
     import time
 
+    caplog.set_level(logging.WARNING, logger="shapes_viz.channels.layer_images")
     from shapes_viz.channels.layer_images import LayerImageJobs, mosaic
 
-    jobs = LayerImageJobs(VisualizeSettings(steps=3))
+    jobs = LayerImageJobs(VisualizeSettings(steps=3), in_process=in_process)
     first = jobs.start(engine, "model-a", "conv3_2", seed=0)
     assert jobs.start(engine, "model-a", "conv3_2", seed=0) is first  # a second session joins the same job
     assert jobs.get("model-b", "conv3_2", 0) is None  # another model file version never sees it
@@ -175,6 +179,7 @@ def test_a_layers_images_are_one_shared_job_per_model_layer_and_seed(engine):
     while not first.done and time.monotonic() < deadline:
         time.sleep(0.05)
     assert first.done and not first.error and len(first.images) == 64 and first.progress == 1.0
+    assert "computing them in a thread" not in caplog.text  # the worker process did the work
     expected = channel_image(engine, "conv3_2", 10, seed=0, settings=VisualizeSettings(steps=3))
     assert first.images[10].image.tobytes() == expected.image.tobytes()
     with pytest.raises(ValueError, match="Received: layer='conv9'"):

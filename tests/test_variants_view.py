@@ -80,3 +80,16 @@ def test_without_results_the_tab_says_how_to_make_them(monkeypatch, tmp_path, ti
     at = model_tab(new_app())
     assert_clean(at)
     assert any("python -m shapes_viz variants" in str(c.value) for c in at.caption)
+
+
+def test_every_variant_has_its_name_and_description_in_both_languages_and_the_english_ones_are_the_cores():
+    """The Model tab shows the catalogue's names (French on a French page); the English ones are the titles and
+    descriptions `python -m shapes_viz variants` writes, so the page and the results file say the same."""
+    from shapes_viz.ui import i18n
+    from shapes_viz.variants import VARIANTS
+
+    english, french = i18n.catalogue("en"), i18n.catalogue("fr")
+    for name, spec in VARIANTS.items():
+        assert english[f"variants.names.{name}"] == spec.title
+        assert english[f"variants.descriptions.{name}"] == spec.description
+        assert french[f"variants.names.{name}"] and french[f"variants.descriptions.{name}"]

@@ -13,7 +13,7 @@ import streamlit as st
 
 from shapes_viz.artifacts import VARIANT_RESULTS, read_results
 from shapes_viz.figures.variants import accuracy_vs_params, validation_curves
-from shapes_viz.ui import resources, state
+from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded_callback
 
@@ -24,7 +24,7 @@ def render_variants() -> None:
     results = read_results(resources.variants_folder() / VARIANT_RESULTS).get("variants") or {}
     opened = st.session_state.get(state.VARIANT)
     if opened:
-        st.info(t("variants.opened", name=opened))
+        st.info(t("variants.opened", name=_title(opened, results.get(opened) or {})))
         st.button(t("variants.close"), key=state.VARIANT_CLOSE, on_click=_open, args=(None,))
     if not results:
         st.caption(t("variants.none"))
@@ -33,7 +33,7 @@ def render_variants() -> None:
     rows = [results[name] for name in names]
     st.dataframe(
         {
-            t("variants.col_variant"): [row.get("title", name) for name, row in zip(names, rows)],
+            t("variants.col_variant"): [_title(name, row) for name, row in zip(names, rows)],
             t("variants.col_params"): [row.get("params") for row in rows],
             t("variants.col_madds"): [row.get("multiply_adds") for row in rows],
             t("variants.col_test"): [_pct(row.get("test_accuracy")) for row in rows],
@@ -45,7 +45,7 @@ def render_variants() -> None:
         hide_index=True, width="stretch", key="variants_table",
     )
     for name, row in zip(names, rows):
-        st.caption(f"**{row.get('title', name)}**: {row.get('description', '')}")
+        st.caption(t("variants.caption", title=_title(name, row), description=_description(name, row)))
     left, right = st.columns(2)
     with left:
         st.plotly_chart(accuracy_vs_params(
@@ -65,8 +65,19 @@ def render_variants() -> None:
     if available:
         columns = st.columns(len(available))
         for column, name in zip(columns, available):
-            column.button(results[name].get("title", name), key=f"{state.VARIANT_OPEN}_{name}", on_click=_open,
+            column.button(_title(name, results[name]), key=f"{state.VARIANT_OPEN}_{name}", on_click=_open,
                           args=(name,), help=t("variants.open_help"), disabled=name == opened, width="stretch")
+
+
+def _title(name: str, row: dict[str, Any]) -> str:
+    """A variant's name in the session's language (the catalogue's), else as the results file says."""
+    key = f"variants.names.{name}"
+    return t(key) if key in i18n.catalogue(i18n.DEFAULT) else str(row.get("title", name))
+
+
+def _description(name: str, row: dict[str, Any]) -> str:
+    key = f"variants.descriptions.{name}"
+    return t(key) if key in i18n.catalogue(i18n.DEFAULT) else str(row.get("description", ""))
 
 
 @guarded_callback("variants")
