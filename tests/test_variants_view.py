@@ -64,7 +64,7 @@ def test_a_variant_opened_in_one_session_leaves_the_others_on_the_published_mode
     variant = NumpyEngine.from_file(env / "tiny_vgg.h5").run(preprocess(data)).probabilities
     shown = at.get("metric")[0]
     assert f"{float(variant.max()):.1%} confidence" in str(shown.proto.delta)
-    assert any("tiny_vgg" in str(m.value) for m in at.info)
+    assert any("Tiny VGG (CNN Explainer)" in str(m.value) for m in at.info)  # its name, not its key
     other = model_tab(upload(new_app(), data))
     published = NumpyEngine.from_file(Path(env).parent / "shapes_cnn.h5").run(preprocess(data)).probabilities
     assert f"{float(published.max()):.1%} confidence" in str(other.get("metric")[0].proto.delta)
