@@ -40,8 +40,8 @@ class was the drawn shape, the server's RSS and CPU, and the load generator's ow
 coroutines of this one process), which shows that the server is what is measured. With --layer-images:
 layer_images_outcome (when the button was pressed and the job seen started, the looks, the images at the last one,
 when it was last seen running and first seen ended: job_s_at_least / job_s_at_most) and latency_by_layer_job (all
-kinds: actions from the job's start to the last look that saw it running, and actions before the button or after
-it was seen ended; actions in between are in neither).
+kinds, then kind by kind: actions from the job's start to the last look that saw it running, and actions before
+the button or after it was seen ended; actions in between are in neither).
 
 Exit status: 0 when there were no errors, 1 otherwise, 2 for bad arguments.
 """
@@ -94,10 +94,12 @@ class WsResults(Results):
     # time.time() of the layer job's moments: "pressed", "started" (the page showed it), "last_running" (the last
     # look that showed it running), "ended" (the first look that showed it done or stopped)
     layer_job_at: dict[str, float] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)  # the kind of each of `samples`
 
     def shown(self, kind: str, action_at: float, seconds: float) -> None:
         self.add(kind, seconds)
         self.samples.append((action_at, seconds))
+        self.kinds.append(kind)
         self.completed += 1
 
     def finished(self, kind: str, seconds: float, status: str) -> None:
@@ -140,9 +142,20 @@ class WsResults(Results):
         at = self.layer_job_at
         if "started" not in at:
             return {}
-        running = [s for t, s in self.samples if at["started"] <= t <= at.get("last_running", at["started"])]
-        idle = [s for t, s in self.samples if t < at["pressed"] or ("ended" in at and t > at["ended"])]
-        return {"while_layer_job": latency_stats(running), "layer_job_not_running": latency_stats(idle)}
+
+        def running(t: float) -> bool:
+            return at["started"] <= t <= at.get("last_running", at["started"])
+
+        def idle(t: float) -> bool:
+            return t < at["pressed"] or ("ended" in at and t > at["ended"])
+
+        split = {"while_layer_job": latency_stats([s for t, s in self.samples if running(t)]),
+                 "layer_job_not_running": latency_stats([s for t, s in self.samples if idle(t)])}
+        for kind in (UPLOAD_KIND, LAYER_KIND, CHANNEL_KIND):  # the same split, kind by kind
+            mine = [(t, s) for (t, s), k in zip(self.samples, self.kinds) if k == kind]
+            split[f"{kind}, while_layer_job"] = latency_stats([s for t, s in mine if running(t)])
+            split[f"{kind}, layer_job_not_running"] = latency_stats([s for t, s in mine if idle(t)])
+        return split
 
     def layer_job_seen(self, state: str, seen_at: float, caption: str, t0: float) -> None:
         """A look at the layer job (state "running", "done" or "stopped"; seen_at a perf_counter time)."""
