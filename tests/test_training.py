@@ -77,7 +77,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     # progress events: start, one per epoch, done
     assert [e["event"] for e in events] == ["start", "epoch", "done"]
     start_time = events[0]["time"]
-    assert {k: v for k, v in events[0].items() if k != "time"} == {"event": "start", "epochs": 1, "recipe": "tutorial", "patience": 0, "train_count": 21,
+    assert {k: v for k, v in events[0].items() if k != "time"} == {"event": "start", "epochs": 1, "recipe": "tutorial", "patience": 0, "min_loss_improvement": 0.0, "train_count": 21,
                          "val_count": 9, "skipped": []}
     assert events[1]["epoch"] == 1 and events[1]["epochs"] == 1
     assert 0 < events[1]["time"] - start_time < history["seconds"]  # the app's time left comes from these
