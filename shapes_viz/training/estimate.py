@@ -2,7 +2,8 @@
 
     before = estimate_training(RECIPES["stable"], train_count=210, history=published_history)
     before.expected_s, before.at_most_s                # e.g. 24.0, 58.0 (seconds)
-    left = time_left(epoch=4, epochs=30, val_accuracy=[...], patience=3, seconds_so_far=11.2)
+    left = time_left(4, 30, val_accuracy=[...], val_loss=[...], patience=5, min_loss_improvement=0.02,
+                     seconds_so_far=11.2)
 
 A run costs a fixed part (process start, TensorFlow import, data load, model build, publish gate and
 publish: `STARTUP_SECONDS`, `FINISH_SECONDS`) plus a part proportional to the samples it sees (epochs x
