@@ -19,6 +19,7 @@ TensorFlow and Keras are imported only by the functions that need them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,8 +31,10 @@ ENV_VAR = "SHAPES_VIZ_TRAINING_PRECISION"
 NATIVE_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})  # /proc/cpuinfo flags of bfloat16 arithmetic
 
 
+@functools.lru_cache(maxsize=4)
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The processor's feature flags (empty where /proc/cpuinfo does not exist or cannot be read)."""
+    """The processor's feature flags (empty where /proc/cpuinfo does not exist or cannot be read); read once
+    (the sidebar asks on every page run)."""
     try:
         for line in cpuinfo.read_text(errors="replace").splitlines():
             if line.startswith(("flags", "Features")):

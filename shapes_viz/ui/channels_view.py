@@ -23,7 +23,7 @@ from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.errors import DatasetError
 from shapes_viz.explain.cells import receptive_box
 from shapes_viz.ui import channels_data, resources, state
-from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.context import PageContext, numpy_engine_or_say
 from shapes_viz.ui.i18n import class_name, t
 from shapes_viz.ui.inputs import pick_file, rerun_fragments
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -33,12 +33,8 @@ SEED = 0
 
 def channels(ctx: PageContext) -> None:
     """The view (a tab of `views.VIEWS`)."""
-    if ctx.loaded is None or ctx.identity is None:
-        st.info(t("common.no_model"))
-        return
-    engine = ctx.loaded.engine
-    if not isinstance(engine, NumpyEngine):
-        st.info(t("channels.needs_h5"))
+    engine = numpy_engine_or_say(ctx, "channels.needs_h5")
+    if engine is None:
         return
     data_dir = str(ctx.data_dir)
     try:

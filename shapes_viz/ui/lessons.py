@@ -24,7 +24,7 @@ from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.explain.cells import receptive_box
 from shapes_viz.ui import i18n, resources, state
 from shapes_viz.ui.i18n import t
-from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.context import PageContext, numpy_engine_or_say
 from shapes_viz.ui.safety import guarded, guarded_callback
 
 BLANK = np.ones((1, 28, 28, 3), np.float32)
@@ -172,11 +172,7 @@ def lessons_view(ctx: PageContext) -> None:
     """The Lessons tab (a view of `views.VIEWS`)."""
     from shapes_viz.ui.share import current_params
 
-    if ctx.loaded is None or ctx.identity is None:
-        st.info(t("common.no_model"))
-        return
-    if not isinstance(ctx.loaded.engine, NumpyEngine):
-        st.info(t("lessons.needs_h5"))
+    if numpy_engine_or_say(ctx, "lessons.needs_h5") is None:
         return
     st.markdown(t("lessons.heading"))
     lessons = built(ctx.identity, str(ctx.data_dir), i18n.language())

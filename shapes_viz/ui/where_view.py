@@ -18,13 +18,12 @@ import streamlit as st
 
 from shapes_viz.channels.scan import load_splits
 from shapes_viz.compare import pca
-from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.errors import DatasetError
 from shapes_viz.figures import selected_channel
 from shapes_viz.figures.compare import pca_scatter
 from shapes_viz.ui import channels_data, resources, state
 from shapes_viz.ui.compare_view import pin_button
-from shapes_viz.ui.context import PageContext
+from shapes_viz.ui.context import PageContext, numpy_engine_or_say
 from shapes_viz.ui.i18n import class_names, t
 from shapes_viz.ui.inputs import current_choice, pick_file
 from shapes_viz.ui.safety import guarded, guarded_callback
@@ -75,12 +74,8 @@ def where(ctx: PageContext) -> None:
 
 
 def _where(ctx: PageContext) -> None:
-    if ctx.loaded is None or ctx.identity is None:
-        st.info(t("where.no_model"))
-        return
-    engine = ctx.loaded.engine
-    if not isinstance(engine, NumpyEngine):
-        st.info(t("where.needs_h5"))
+    engine = numpy_engine_or_say(ctx, "where.needs_h5", "where.no_model")
+    if engine is None:
         return
     data_dir = str(ctx.data_dir)
     try:
