@@ -5,6 +5,7 @@
     jobs.start(TrainRequest(data_dir=...)); jobs.status().state   # "starting", "running", "done", ...
 
 Modules: `run` (train), `pipeline` (tf.data), `watcher` (the epoch callback), `gate` (the publish gate),
+`precision` (bfloat16 or float32), `threads` (threads per operation), `stopping` (the early stop),
 `progress` (the events between trainer and app), `status` (a job as a session sees it), `jobs` (the
 subprocesses), `estimate` (how long a run takes), `variants_run` (the architecture variants compared). Importing this package imports no TensorFlow (the app imports it).
 """

@@ -2,7 +2,8 @@
 
 `train` loads a data folder (every image through `preprocess`), builds the network inside a
 `tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), in bfloat16
-where the processor multiplies it natively (`precision`; the published copy is float32), feeds
+where the processor multiplies it natively (`precision`; the published copy is float32), with one thread
+per operation on small CPU-only machines (`threads`), feeds
 it through tf.data (`pipeline`), keeps the weights of the best epoch by val_accuracy in memory
 (`watcher`), and publishes the model and its history JSON only if training finished normally and the
 publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload check,
@@ -32,6 +33,7 @@ from shapes_viz.training.gate import publish_gate
 from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
 from shapes_viz.training.precision import as_float32, dtype_policy, training_policy
 from shapes_viz.training.progress import CANCELLED_MESSAGE, Event, done_event, start_event
+from shapes_viz.training.threads import apply_intra_op_threads, training_threads
 from shapes_viz.training.watcher import make_watcher
 from shapes_viz.variants import VARIANTS, variant
 
@@ -125,6 +127,7 @@ def train(
     import keras
     import tensorflow as tf
 
+    threads = apply_intra_op_threads(tf, training_threads(len(tf.config.list_physical_devices("GPU"))))
     emit = on_event or (lambda event: None)
     if architecture not in VARIANTS:
         raise TrainingError(f"Unknown architecture. Expected one of {', '.join(VARIANTS)}. "
@@ -176,6 +179,7 @@ def train(
         history["publish_gate"] = gate
         history["architecture"] = architecture
         history["precision"] = policy
+        history["intra_op_threads"] = threads
         publish_model_and_history(model, out_path, history)
     emit(done_event(out_path, history, gate))
     return TrainingResult(out_path, history)

@@ -19,48 +19,76 @@ def bench_training(quick: bool, seed: int = 0) -> list[Row]:
     """Retrain on 210 generated drawings (test on 90): the default recipe against the tutorial's way and the
     previous default, with the accuracy on 300 held-out drawings of each look.
 
-    Measured in a fresh (spawned) process, like the app's trainer, so that what earlier sections left in this
-    one (thread pools, compiled graphs, caches) neither slows nor warms any of the three recipes; there, one
-    untimed epoch of the default and of the tutorial's recipe warms it up for all of them alike.
+    Each side is measured in its own fresh (spawned) process, like the app's trainer, so that what earlier
+    sections left in this one (thread pools, compiled graphs, caches) neither slows nor warms any recipe, and
+    each runs with its own threading: ours as `train` sets it (`training.threads`), the tutorial's with
+    TensorFlow's defaults, as written. In each, one untimed epoch warms up what every later training reuses.
     """
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_bench_training, (quick, seed))
-
-
-def _bench_training(quick: bool, seed: int) -> list[Row]:
-    from shapes_viz.generator import generate_dataset
-
     epochs = 2 if quick else 30
-    default = RECIPES[DEFAULT_RECIPE]
-    # The tutorial sees each of the 210 images once an epoch; the default recipe at least
-    # `min_samples_per_epoch` augmented samples. Same number of samples: that many fewer epochs.
-    equal_epochs = max(1, round(epochs * 210 / max(default.min_samples_per_epoch, 210)))
     with tempfile.TemporaryDirectory(prefix="shapes_viz_bench_") as scratch:
         root = Path(scratch)
-        data = root / "data"
-        generate_dataset(data, per_class=100, seed=1000 + seed)
-        held_out = {}
-        for name, (style, held_seed) in HELD_OUT.items():
-            generate_dataset(root / name, per_class=HELD_OUT_PER_CLASS, seed=held_seed + seed, style=style)
-            held_out[name] = root / name
-        # One epoch of each recipe first, untimed: the first training in a process sets up what every later one
-        # reuses (kernels, thread pools, allocator); without this the recipe measured first paid it (up to 1.6x).
-        for recipe in (DEFAULT_RECIPE, "tutorial"):
-            _ours(data, root / f"warm-{recipe}", recipe, 1, seed, {})
-        ours = _ours(data, root, DEFAULT_RECIPE, epochs, seed, held_out)
-        started = time.perf_counter()
-        tutorial_model = root / "tutorial.keras"
-        theirs_acc = _tutorial_training(data, epochs, seed, tutorial_model)
-        theirs_s = time.perf_counter() - started
-        theirs_held = {name: _accuracy(tutorial_model, folder) for name, folder in held_out.items()}
-        thorough = _ours(data, root, "thorough", epochs, seed, held_out)
-        equal = _ours(data, root, DEFAULT_RECIPE, equal_epochs, seed, {})
+        data, held_out = _generate(root, seed)
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(1) as pool:
+            ours = pool.apply(_ours_side, (data, root / "ours", epochs, seed, held_out))
+        with spawn.Pool(1) as pool:
+            theirs = pool.apply(_tutorial_side, (data, root / "tutorial", epochs, seed, held_out))
+    return _rows(epochs, ours, theirs)
+
+
+def _generate(root: Path, seed: int) -> tuple[Path, dict[str, Path]]:
+    """The 300 drawings trained on (210 train, 90 test) and the held-out sets, under `root`."""
+    from shapes_viz.generator import generate_dataset
+
+    data = root / "data"
+    generate_dataset(data, per_class=100, seed=1000 + seed)
+    held_out = {}
+    for name, (style, held_seed) in HELD_OUT.items():
+        generate_dataset(root / name, per_class=HELD_OUT_PER_CLASS, seed=held_seed + seed, style=style)
+        held_out[name] = root / name
+    return data, held_out
+
+
+def _ours_side(data: Path, root: Path, epochs: int, seed: int, held_out: dict[str, Path]) -> dict:
+    """In a fresh process: the default recipe, the previous default and the default at the tutorial's number of
+    samples, after one untimed epoch (the first training in a process sets up kernels, pools, allocator)."""
+    _ours(data, root / "warm", DEFAULT_RECIPE, 1, seed, {})
+    equal_epochs = _equal_epochs(epochs)
+    return {
+        "default": _ours(data, root, DEFAULT_RECIPE, epochs, seed, held_out),
+        "thorough": _ours(data, root, "thorough", epochs, seed, held_out),
+        "equal": _ours(data, root, DEFAULT_RECIPE, equal_epochs, seed, {}),
+    }
+
+
+def _tutorial_side(data: Path, root: Path, epochs: int, seed: int, held_out: dict[str, Path]) -> dict:
+    """In a fresh process with TensorFlow's defaults: the tutorial's recipe, after one untimed epoch."""
+    root.mkdir(parents=True, exist_ok=True)
+    _tutorial_training(data, 1, seed, root / "warm.keras")
+    model = root / "tutorial.keras"
+    started = time.perf_counter()
+    test = _tutorial_training(data, epochs, seed, model)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "test": test, **{name: _accuracy(model, folder) for name, folder in held_out.items()}}
+
+
+def _equal_epochs(epochs: int) -> int:
+    """Epochs of the default recipe that see as many samples as the tutorial's `epochs` (210 images each): the
+    tutorial sees each image once an epoch, the default at least `min_samples_per_epoch` augmented samples."""
+    return max(1, round(epochs * 210 / max(RECIPES[DEFAULT_RECIPE].min_samples_per_epoch, 210)))
+
+
+def _rows(epochs: int, measured: dict, theirs: dict) -> list[Row]:
+    default = RECIPES[DEFAULT_RECIPE]
+    ours, thorough, equal = measured["default"], measured["thorough"], measured["equal"]
+    theirs_s, theirs_acc = theirs["seconds"], theirs["test"]
+    equal_epochs = _equal_epochs(epochs)
     samples = max(default.min_samples_per_epoch, 210)
     rows: list[Row] = [
         (f"retrain on 210 images (at most {epochs} epochs, stops {default.patience} after validation last improved; "
-         f"{ours['precision']}), wall time (s)",
+         f"{ours['precision']}, {_threads(ours['threads'])}), wall time (s)",
          f"{ours['seconds']:.1f}", f"{theirs_s:.1f}", f"{ours['seconds'] / theirs_s:.2f}x the tutorial's",
          "<= 3x the tutorial's"),
         (f"  samples seen ({samples} vs 210 an epoch; {ours['epochs']} epochs run)", f"{ours['epochs'] * samples:,}",
@@ -69,7 +97,7 @@ def _bench_training(quick: bool, seed: int) -> list[Row]:
     ]
     for name in HELD_OUT:
         rows.append((f"  accuracy on {3 * HELD_OUT_PER_CLASS} held-out {name} drawings (previous default in the ratio "
-                     "column)", f"{ours[name]:.3f}", f"{theirs_held[name]:.3f}", f"{thorough[name]:.3f}",
+                     "column)", f"{ours[name]:.3f}", f"{theirs[name]:.3f}", f"{thorough[name]:.3f}",
                      ">= the previous default's"))
     rows += [
         (f"previous default ('thorough': every one of {epochs} epochs), wall time (s)", f"{thorough['seconds']:.1f}",
@@ -79,6 +107,10 @@ def _bench_training(quick: bool, seed: int) -> list[Row]:
         ("  its test accuracy (90 images)", f"{equal['test']:.3f}", f"{theirs_acc:.3f}", "", ""),
     ]
     return rows
+
+
+def _threads(threads: int) -> str:
+    return "TensorFlow's default threads" if threads == 0 else f"{threads} thread{'s' * (threads > 1)} an operation"
 
 
 def _ours(data: Path, root: Path, recipe: str, epochs: int, seed: int, held_out: dict[str, Path]) -> dict:
@@ -92,7 +124,7 @@ def _ours(data: Path, root: Path, recipe: str, epochs: int, seed: int, held_out:
     seconds = time.perf_counter() - started
     measured = {name: _accuracy(model, folder) for name, folder in held_out.items()}
     return {"seconds": seconds, "epochs": int(result.history["epochs_run"]), "precision": result.history["precision"],
-            "test": _accuracy(model, data / "test_set"), **measured}
+            "threads": int(result.history["intra_op_threads"]), "test": _accuracy(model, data / "test_set"), **measured}
 
 
 def _accuracy(model: Path, folder: Path) -> float:
