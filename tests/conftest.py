@@ -23,6 +23,12 @@ os.environ["SHAPES_VIZ_DATA"] = str(_SESSION_DIR / "data")
 
 import pytest  # noqa: E402
 
+from shapes_viz.figures import base as _figure_base  # noqa: E402
+
+# The app builds its figures without Plotly's validation (figures.base.figure); in every test, each figure is
+# also validated and must serialise to the same JSON.
+_figure_base.CHECK_AGAINST_VALIDATED = True
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the real app in Chromium through Playwright (slow)")

@@ -26,7 +26,7 @@ def test_figures_import_only_plotly_numpy_and_each_other():
                 imported.add(node.module)
     outside = {name for name in imported if not name.startswith("shapes_viz.figures")}
     assert len(modules) >= 4 and "plotly.graph_objects" in outside
-    assert {name.split(".")[0] for name in outside} <= {"__future__", "math", "collections", "typing", "numpy", "plotly"}, imported
+    assert {name.split(".")[0] for name in outside} <= {"__future__", "math", "collections", "typing", "json", "numpy", "plotly"}, imported
 
 
 def test_probability_bars_labels_values_and_winner():

@@ -19,3 +19,17 @@ def test_the_deployed_streamlit_config_has_every_protection():
     assert client["toolbarMode"] == "viewer" and server["runOnSave"] is False
     assert settings["browser"]["gatherUsageStats"] is False
 
+
+
+def test_every_setting_is_one_streamlit_knows_and_the_speed_settings_are_on():
+    """A misspelt option is silently ignored by Streamlit: each must name one of its options. Without file
+    watching and the full garbage collection after each run, a run costs the server's interpreter about 30 ms
+    less (docs/benchmarks.md, the load test)."""
+    from streamlit import config as streamlit_config
+
+    settings = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    known = streamlit_config._config_options_template
+    names = [f"{section}.{key}" for section, values in settings.items() for key in values]
+    assert [name for name in names if name not in known] == []
+    assert settings["server"]["fileWatcherType"] == "none"
+    assert settings["runner"]["postScriptGC"] is False
