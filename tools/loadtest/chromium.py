@@ -234,6 +234,8 @@ class Session:
         if retrain:
             await self.retrain()
         steps = (self.upload, self.pick_layer, self.pick_channel)
+        if self.args.first_think:  # a person reads the page before the first action, as between the others
+            await asyncio.sleep(self.args.think * self.rng.uniform(0.5, 1.5))
         for k in range(self.args.interactions):
             if time.perf_counter() > self.args.deadline:
                 self.error(f"stopped by --timeout after {k} interactions")
@@ -279,7 +281,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = Results(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0)
+    results = Results(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0, first_think=args.first_think)
     return run_load_test(args, results, drive, "sessions", print_summary)
 
 

@@ -63,6 +63,7 @@ class Results:
     clock: dict[str, float] = field(default_factory=dict)
 
     layer_resets: int = 0  # the page showed another layer than the session had picked (not an error)
+    first_think: bool = True  # each session thought once before its first action (else: all acted at once)
     training_window: tuple[float, float] | None = None  # time.time() when the trainer started and ended
 
     def add(self, kind: str, seconds: float) -> None:
@@ -81,7 +82,7 @@ class Results:
         return {
             "server_cpu": cpu,
             "sessions": self.sessions, "interactions_per_session": self.interactions, "retrain": self.retrain,
-            "cpus": self.cpus, "completed": self.completed, "errors": len(self.errors), "error_list": self.errors[:50],
+            "first_actions": "after one think time" if self.first_think else "all at once", "cpus": self.cpus, "completed": self.completed, "errors": len(self.errors), "error_list": self.errors[:50],
             "latency": {"all": latency_stats(every), **{kind: latency_stats(v) for kind, v in sorted(self.latencies.items())}},
             "first_load": latency_stats(self.first_load_s), "server_rss_mb": self.rss_mb, "layer_resets": self.layer_resets,
             "retrain_outcome": self.retrain_outcome, "wall_s": round(self.wall_s, 1),
@@ -199,6 +200,9 @@ def argument_parser(prog: str, description: str, sessions: str) -> argparse.Argu
     parser.add_argument("--epochs", type=int, default=2, help="epochs of that training (default 2)")
     parser.add_argument("--think", type=float, default=1.0,
                         help="mean seconds between a session's interactions, 0.5x-1.5x at random (default 1.0)")
+    parser.add_argument("--first-think", action=argparse.BooleanOptionalAction, default=True,
+                        help="each session thinks once before its first action too, as between the others (default "
+                             "on); --no-first-think: every session acts the moment the pages have loaded, all at once")
     parser.add_argument("--wait-timeout", type=float, default=30.0, help="seconds before a wait is an error")
     parser.add_argument("--timeout", type=float, default=900.0, help="the whole run stops after this (default 900)")
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="model to copy")
@@ -329,7 +333,8 @@ def run_load_test(args: argparse.Namespace, results: Results, drive: Drive, sess
 
 def print_summary(summary: dict[str, Any]) -> None:
     print(f"\n{summary['sessions']} sessions x {summary['interactions_per_session']} interactions "
-          f"({summary['completed']} completed), retrain: {summary['retrain']}, {summary['cpus']} CPUs, "
+          f"({summary['completed']} completed), retrain: {summary['retrain']}, first actions: "
+          f"{summary.get('first_actions')}, {summary['cpus']} CPUs, "
           f"{summary['wall_s']} s, 1-minute load average {summary['load_average_1min']}")
     print(f"errors: {summary['errors']}")
     for line in summary["error_list"][:20]:

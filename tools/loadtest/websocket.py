@@ -370,7 +370,7 @@ class Client(Connection):
         started = time.perf_counter()
         try:
             await self.put_file(name, data)
-            await self.send_rerun()
+            await self.send_rerun(fragment_id=self.widget(keys.UPLOAD).fragment_id)  # as the frontend ("": not in one)
         except BaseException:
             self.watches.remove(watch)
             raise
@@ -436,6 +436,8 @@ class Client(Connection):
         if self.args.layer_images and self.index == 0:
             await self.guarded("layer images", self.start_layer_job())
         steps = (self.upload, self.pick_layer, self.pick_channel)
+        if self.args.first_think:  # a person reads the page before the first action, as between the others
+            await asyncio.sleep(self.args.think * self.rng.uniform(0.5, 1.5))
         for k in range(self.args.interactions):
             if time.perf_counter() > self.args.deadline:
                 self.error(f"stopped by --timeout after {k} interactions")
@@ -477,7 +479,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = WsResults(args.sessions, args.interactions, args.retrain, os.cpu_count() or 0,
-                        layer_images=args.layer_images)
+                        layer_images=args.layer_images, first_think=args.first_think)
     return run_load_test(args, results, drive, "WebSocket clients", print_ws_summary)
 
 
