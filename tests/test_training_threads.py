@@ -1,5 +1,6 @@
-"""shapes_viz.training.threads: one thread per operation on small CPU-only machines, TensorFlow's default
-elsewhere, the environment's setting first, and a runtime that has started keeps its pools."""
+"""shapes_viz.training.threads (one thread per operation on small CPU-only machines, TensorFlow's default
+elsewhere, the environment's setting first, a runtime that has started keeps its pools) and the garbage
+collection paused around fit (training.run.collection_paused)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,27 @@ def test_a_fresh_tensorflow_takes_the_setting():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split()[-2:] == ["1", "1"]
+
+
+def test_collection_is_paused_around_fit_and_restored_even_on_errors(monkeypatch):
+    import gc
+
+    from shapes_viz.training.run import collection_paused
+
+    collected = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collected.append(args) or 0)
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled() and len(collected) == 1
+    with pytest.raises(ValueError):
+        with collection_paused():
+            raise ValueError("a failed fit")
+    assert gc.isenabled() and len(collected) == 2
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled() and len(collected) == 2  # it was off: left off, nothing collected
+    finally:
+        gc.enable()
