@@ -29,7 +29,7 @@ SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation spl
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
     "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256", "stopped_early",
-    "architecture", "epoch_seconds", "precision",
+    "architecture", "epoch_seconds", "precision", "intra_op_threads",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -64,6 +64,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert set(history["data"]) == DATA_KEYS
     assert history["epochs_run"] == 1 and history["best_epoch"] == 1 == result.best_epoch
     assert history["stopped_early"] is None and history["architecture"] == "tutorial"
+    assert isinstance(history["intra_op_threads"], int) and history["intra_op_threads"] >= 0  # 0: TensorFlow's default
     assert len(history["epoch_seconds"]) == 1 and 0 < history["epoch_seconds"][0] < history["seconds"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert len(history[key]) == 1 and math.isfinite(history[key][0])
