@@ -125,6 +125,8 @@ class Recipe:
             history says at which epoch and why (`training.stopping`).
         min_loss_improvement: a fall of the validation loss by this share of its lowest value also counts as
             an improvement (0: only a new maximum of the validation accuracy counts).
+        ema_momentum: validate, stop and publish with an exponential moving average of the weights (Polyak
+            averaging: after each step, average = m * average + (1 - m) * weights); 0: the weights themselves.
     """
 
     name: str
@@ -138,12 +140,14 @@ class Recipe:
     label_smoothing: float = 0.0
     patience: int = 0
     min_loss_improvement: float = 0.0
+    ema_momentum: float = 0.0
 
 
 _STABLE = Recipe(
     name="stable",
     description="Adam 1e-3, augmentation (any rotation, flips, shift, zoom), >= 4096 samples per epoch, "
-                "stops 5 epochs after validation last improved (accuracy up, or loss down by 2%)",
+                "weights averaged (EMA 0.99), stops 5 epochs after validation last improved (accuracy up, or "
+                "loss down by 2%)",
     optimizer="adam",
     learning_rate=1e-3,
     epochs=30,
@@ -159,13 +163,21 @@ _STABLE = Recipe(
     # 99.9%, as "thorough" (in bfloat16 too, see `training.precision`).
     patience=5,
     min_loss_improvement=0.02,
+    # Validating (and stopping, and publishing) with the average of the weights instead of the last step's,
+    # measured in bfloat16 on seeds 0-5, 300 held-out drawings of each look (browser-style / mixed):
+    #   no average, every one of 30 epochs ("thorough"):     100.00% / 99.72%
+    #   no average, the stop above:   epochs 18-27 (mean 20.8), 99.83% / 99.61%
+    #   average, the stop above:      epochs 15-21 (mean 18.5), 99.94% / 99.89%
+    # The averaged weights' validation loss is steadier, so the stop comes earlier and lands nearer the best.
+    # Its cost: one average update per step (no measurable change of the epoch time).
+    ema_momentum=0.99,
 )
 RECIPES: dict[str, Recipe] = {
     "stable": _STABLE,
     # The default before early stopping: every epoch runs (38-43 s here against 24-31 s for "stable" in
     # bfloat16, for the last bit of accuracy on drawings unlike the training set).
     "thorough": dataclasses.replace(
-        _STABLE, name="thorough", patience=0, min_loss_improvement=0.0,
+        _STABLE, name="thorough", patience=0, min_loss_improvement=0.0, ema_momentum=0.0,
         description="Like 'stable', but every one of the 30 epochs runs (no early stop): slower, the most accurate",
     ),
     "tutorial": Recipe(

@@ -3,11 +3,11 @@
 `train` loads a data folder (every image through `preprocess`), builds the network inside a
 `tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), in bfloat16
 where the processor multiplies it natively (`precision`; the published copy is float32), with one thread
-per operation on small CPU-only machines (`threads`), feeds
-it through tf.data (`pipeline`), keeps the weights of the best epoch by val_accuracy in memory
-(`watcher`), and publishes the model and its history JSON only if training finished normally and the
-publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload check,
-`os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
+per operation on small CPU-only machines (`threads`), feeds it through tf.data (`pipeline`), keeps the
+weights of the best epoch by val_accuracy in memory (`watcher`; their moving average when the recipe
+averages, `Recipe.ema_momentum`), and publishes the model and its history JSON only if training finished
+normally and the publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload
+check, `os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
 (`artifacts.training_lock`, released by the kernel even if the trainer crashes).
 
 Progress is reported through a plain callable (`on_event` receives the events of `progress`), so the
@@ -164,7 +164,7 @@ def train(
                 epochs=chosen.epochs,
                 steps_per_epoch=steps,
                 shuffle=False,  # tf.data shuffles; Keras' own flag would only warn
-                callbacks=[keras.callbacks.TerminateOnNaN(), watcher],
+                callbacks=callbacks(keras, chosen, watcher),
                 verbose=verbose,
             )
         if watcher.cancelled:
@@ -212,11 +212,20 @@ def _strategy(tf):
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def callbacks(keras, recipe: Recipe, watcher) -> list:
+    """The callbacks of a run, in order: NaN stop; with an averaging recipe, Keras' SwapEMAWeights, which puts
+    the averaged weights in the model for validation and at every epoch's end, so that the watcher (last)
+    judges, keeps and publishes them."""
+    ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if recipe.ema_momentum > 0 else []
+    return [keras.callbacks.TerminateOnNaN(), *ema, watcher]
+
+
 def _optimizer(keras, recipe: Recipe):
+    averaging = dict(use_ema=True, ema_momentum=recipe.ema_momentum) if recipe.ema_momentum > 0 else {}
     if recipe.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=recipe.learning_rate)
+        return keras.optimizers.Adam(learning_rate=recipe.learning_rate, **averaging)
     if recipe.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=recipe.learning_rate)
+        return keras.optimizers.RMSprop(learning_rate=recipe.learning_rate, **averaging)
     raise TrainingError(f"Unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}.")
 
 
