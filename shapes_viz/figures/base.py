@@ -68,9 +68,8 @@ def figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
     build equals Plotly's validated copy (`CHECK_AGAINST_VALIDATED`). Named colour scales are expanded here
     as validation would (Plotly.js's own tables differ slightly).
     """
-    for trace in data:
-        if isinstance(trace.get("colorscale"), str):
-            trace["colorscale"] = [list(stop) for stop in plotly.colors.get_colorscale(trace["colorscale"])]
+    data = [dict(trace, colorscale=[list(stop) for stop in plotly.colors.get_colorscale(trace["colorscale"])])
+            if isinstance(trace.get("colorscale"), str) else trace for trace in data]  # the caller's dicts untouched
     built = go.Figure({"data": data, "layout": layout}, _validate=False)
     if CHECK_AGAINST_VALIDATED:
         check_against_validated(built)
