@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 FINISH_NAMES = {number: name for name, number in ForwardMsg.ScriptFinishedStatus.items()}
-SUPERSEDED = "SUPERSEDED (no script_finished for its run; a later full run finished)"
+SUPERSEDED = "SUPERSEDED (no script_finished for its run; a later run finished)"
 ERROR_TEXTS = ("Something went wrong", "Traceback", "This app has encountered an error")
 TRAINING_STARTED = re.compile("Training started|Training is starting|Epoch")
 HEATMAP_TITLE = re.compile(r"(\S+) · channel (\d+)")
@@ -142,9 +142,11 @@ class Widget:
 class Watch:
     """Waits for the ForwardMsg that shows an action's result, then for the script_finished of that run.
 
-    Streamlit 1.67 sometimes sends no script_finished for a fragment run: its AppSession ignores the events of a
-    ScriptRunner that a rerun request replaced while it was finishing ("Ignoring event from non-current
-    ScriptRunner" in its debug log). When a full run follows, its end counts as the end, status SUPERSEDED.
+    Streamlit 1.67 sometimes sends no script_finished for a run: when a rerun request (a click, or a
+    `run_every` fragment's timer) reaches the server in the moment its ScriptRunner is finishing, the
+    AppSession starts a new ScriptRunner and ignores the old one's last events ("Ignoring event from non-current
+    ScriptRunner" in its debug log). The browser then takes the next run's start as the end of the old one; so
+    does this: the end of any later run of the session counts as the end, status SUPERSEDED.
     """
 
     def __init__(self, wanted: Callable[[Shown], bool], what: str):
@@ -153,7 +155,7 @@ class Watch:
         self.shown: Shown | None = None
         self.shown_at: float | None = None
         self.run_id = ""
-        self.later_full_runs: set[str] = set()
+        self.later_runs: set[str] = set()
         self.finished_at: float | None = None
         self.status = ""
         self.done = asyncio.Event()
@@ -163,11 +165,11 @@ class Watch:
         if self.shown_at is None:
             if shown is not None and self.wanted(shown):
                 self.shown, self.shown_at, self.run_id = shown, received_at, run_id
-        elif kind == "new_session" and not message.metadata.run.fragment_ids:
-            self.later_full_runs.add(message.metadata.run.script_run_id)
+        elif kind == "new_session" and message.metadata.run.script_run_id != self.run_id:
+            self.later_runs.add(message.metadata.run.script_run_id)
         elif kind == "script_finished" and message.metadata.run.script_run_id == self.run_id:
             self.end(received_at, FINISH_NAMES[message.script_finished])
-        elif kind == "script_finished" and message.metadata.run.script_run_id in self.later_full_runs:
+        elif kind == "script_finished" and message.metadata.run.script_run_id in self.later_runs:
             self.end(received_at, SUPERSEDED)
 
     def end(self, received_at: float, status: str) -> None:

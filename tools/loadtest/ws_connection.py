@@ -57,6 +57,7 @@ class Connection:
         self.auto_fragments: set[str] = set()  # every fragment the server ever had this client auto-rerun
         self.run_id = ""  # the script run whose messages arrive now
         self.foreground_run = ""  # the last run that was not an auto-rerun fragment's (the sidebar's, the layer job's)
+        self.runs_after_foreground: set[str] = set()  # auto-rerun fragment runs started after it (see on_new_session)
         self.rerun_requested = False  # sent, its run not started yet
         self.idle = asyncio.Event()  # no foreground run in progress or requested
         self.heatmap = ""  # the last channel heatmap title
@@ -155,7 +156,8 @@ class Connection:
         elif kind == "delta":
             shown = self.on_delta(message.delta)
         elif kind == "script_finished":
-            if message.metadata.run.script_run_id == self.foreground_run and not self.rerun_requested:
+            finished = message.metadata.run.script_run_id
+            if (finished == self.foreground_run or finished in self.runs_after_foreground) and not self.rerun_requested:
                 self.idle.set()
         elif kind == "auto_rerun":
             self.start_auto_rerun(message.auto_rerun.fragment_id, message.auto_rerun.interval)
@@ -176,7 +178,9 @@ class Connection:
     def on_new_session(self, message: ForwardMsg) -> None:
         """A script run starts. A full run clears the auto-rerun timers (the run sets them again), like the frontend.
         A run of an auto-rerun fragment is never the foreground run, even once its timer stopped (a tick sent just
-        before a full run is run after it)."""
+        before a full run is run after it); but its end also ends the foreground run, whose own script_finished
+        Streamlit drops when the tick reaches the server as its ScriptRunner finishes (see `wire.Watch`): runs of a
+        session follow one another, so a run that started later has ended the earlier ones."""
         self.run_id = message.metadata.run.script_run_id
         self.session_id = self.session_id or message.new_session.initialize.session_id
         self.page_hash = message.new_session.page_script_hash
@@ -186,8 +190,11 @@ class Connection:
                 self.stop_auto_rerun(fragment_id)
         if not fragments or not set(fragments) <= self.auto_fragments:
             self.foreground_run = self.run_id
+            self.runs_after_foreground.clear()
             self.rerun_requested = False
             self.idle.clear()
+        else:
+            self.runs_after_foreground.add(self.run_id)
 
     def on_delta(self, delta) -> Shown | None:
         if delta.WhichOneof("type") == "new_element":
