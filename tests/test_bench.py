@@ -24,11 +24,11 @@ def test_quick_engine_and_training_sections_print_a_complete_table(tmp_path, cap
     rows = {line.split(" | ")[0].strip("| ").strip(): line.split(" | ") for line in lines[2:]}
     engine = rows["prediction + all 16 layer outputs + channel stats, 1 input (ms)"]
     assert float(engine[1]) > 0 and float(engine[2]) > 0 and engine[3].endswith("x faster")
-    assert any(name.startswith("retrain on 210 images (at most 2 epochs, stops 5 after validation last improved")
+    assert any(name.startswith("retrain on 210 images (at most 2 epochs, stops") and name.endswith("mean of 1 seed")
                for name in rows)
-    held_out = [row for name, row in rows.items() if name.startswith("accuracy on 300 held-out")]
+    held_out = [row for name, row in rows.items() if name.startswith("accuracy on 60 held-out")]
     assert len(held_out) == 2 and all(0.0 <= float(value) <= 1.0 for row in held_out for value in row[1:4])
-    accuracies = rows["test accuracy reached (90 images)"]
+    accuracies = rows["test accuracy reached (90 images), mean of 1 seed"]
     assert all(0.0 <= float(value) <= 1.0 for value in accuracies[1:3])
     written = out.read_text()
     assert report.TABLE_START in written and report.TABLE_END in written
