@@ -170,7 +170,7 @@ def test_layer_picker_lists_every_layer_with_type_and_shape(app_env):
 
 
 def test_the_picked_layer_survives_a_moment_without_input(app_env):
-    """Replacing an upload (or a refused file) gives a full run without input, in which the explorer draws no
+    """Replacing an upload (or a refused file) reruns the explorer without input, in which it draws no
     picker and Streamlit drops the picker's widget state; the next input must keep the layer picked."""
     at = upload(new_app(), shape_png("squares"))
     at.selectbox(key="explorer_layer").select("conv2_1").run()

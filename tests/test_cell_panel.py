@@ -17,6 +17,7 @@ from shapes_viz.config import PROJECT_ROOT
 from shapes_viz.engine.numpy_engine import NumpyEngine
 from shapes_viz.explain.cells import explain_cell, receptive_box
 from shapes_viz.preprocessing import preprocess
+from tests.helpers.apptest import upload
 from tests.helpers.drawings import shape_png
 from tests.helpers.figures import decode_array, figure_spec
 from tools.harness import copy_model
@@ -36,11 +37,7 @@ def app_env(monkeypatch, tmp_path_factory, tiny_data) -> Path:
 def uploaded(data: bytes):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["input_tab"] = "Upload"
-    at.run()
-    at.file_uploader(key="upload_file").upload("shape.png", data, "image/png")
-    return at.run()
+    return upload(AppTest.from_file(APP, default_timeout=60), data)
 
 
 def chart(at, key: str) -> dict | None:

@@ -71,6 +71,7 @@ _DEFAULTS: dict[str, Any] = {
 # Fragment keys (st.rerun targets). SELECTED_FRAGMENT (the selected channel's heatmap) is nested in the
 # explorer's fragment; both exist only while the Explorer tab is open.
 DRAW_FRAGMENT = "draw_fragment"
+UPLOAD_FRAGMENT = "upload_fragment"  # the Upload tab: a new file reruns it and what shows the input, not the page
 MODEL_VIEW_FRAGMENT = "model_view_fragment"
 PREDICTION_FRAGMENT = "prediction_fragment"
 PROBABILITIES_FRAGMENT = "probabilities_fragment"

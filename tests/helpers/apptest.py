@@ -66,9 +66,16 @@ def assert_clean(at) -> None:
 
 
 def upload(at, data: bytes, name: str = "shape.png", mime: str = "image/png"):
+    """Open the Upload tab, upload `data`, and return the whole page as the browser then shows it.
+
+    An upload reruns only the Upload tab and what shows the input (`inputs._upload_changed`), and AppTest's
+    element tree then holds only those fragments; the browser keeps the rest of the page, which a further
+    full run (no widget changed, so the same input) gives back here.
+    """
     at.session_state["input_tab"] = "Upload"
     at.run()
     at.file_uploader(key="upload_file").upload(name, data, mime)
+    at.run()
     return at.run()
 
 

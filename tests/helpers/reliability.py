@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests.helpers.apptest import upload  # noqa: F401 - one upload verb for every AppTest
 from tests.helpers.figures import decode_array, figure_spec
 from tools.harness import PROJECT_ROOT, copy_model
 from shapes_viz.artifacts import history_path
@@ -39,13 +40,6 @@ def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     text = messages(at)
     assert "Traceback" not in text and "Something went wrong" not in text, text
-
-
-def upload(at, data: bytes, name: str, mime: str = "image/png"):
-    at.session_state["input_tab"] = "Upload"
-    at.run()
-    at.file_uploader(key="upload_file").upload(name, data, mime)
-    return at.run()
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
