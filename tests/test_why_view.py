@@ -243,13 +243,13 @@ def test_a_drawing_is_explained_while_the_pen_is_down(app_env, engine):
      ("prediction_fragment", "why_map_fragment")),
     ({"view_tab": "Why?", "why_ready": True, "why_follows_pen": False}, True, ("prediction_fragment",)),
     ({"view_tab": "Why?", "why_ready": False, "why_follows_pen": True}, True,
-     ("model_view_fragment", "prediction_fragment", "probabilities_fragment", "why_fragment")),
+     ("prediction_fragment", "model_view_fragment", "probabilities_fragment", "why_fragment")),
     ({"view_tab": "Why?", "why_ready": True, "why_follows_pen": True}, False,
-     ("model_view_fragment", "prediction_fragment", "probabilities_fragment", "why_fragment")),
+     ("prediction_fragment", "model_view_fragment", "probabilities_fragment", "why_fragment")),
     ({"view_tab": "Explorer", "explorer_ready": True, "why_ready": True}, True,
      ("prediction_fragment", "selected_fragment")),
     ({"explorer_ready": True}, False,
-     ("model_view_fragment", "prediction_fragment", "probabilities_fragment", "explorer_fragment")),
+     ("prediction_fragment", "model_view_fragment", "probabilities_fragment", "explorer_fragment")),
 ])
 def test_what_a_canvas_report_reruns(session, pen_down, keys):
     from shapes_viz.ui.inputs import canvas_fragments

@@ -270,7 +270,8 @@ def _upload_changed() -> None:
     """A file was uploaded or removed: make it the input, rerun the Upload tab and what shows the input (the
     open view's fragments, as after a pen stroke), or the page when the open view has none."""
     _remember_upload(st.session_state.get(state.UPLOAD))
-    keys = (state.UPLOAD_FRAGMENT, *canvas_fragments(st.session_state, pen_down=False))
+    shown = canvas_fragments(st.session_state, pen_down=False)  # the prediction first, the open view's last
+    keys = (*shown[:-1], state.UPLOAD_FRAGMENT, shown[-1])
     try:
         st.rerun(list(keys))
     except StreamlitAPIException:  # the open view shows no input fragment (Channels, Model, ...): the page

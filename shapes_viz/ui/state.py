@@ -81,8 +81,10 @@ SELECTED_FRAGMENT = "selected_fragment"
 # Every Plotly chart a rerun redraws costs the browser time, so what the model sees, the probability bars
 # and the explorer's layer grid follow when the pen lifts. Before the explorer shows anything (no input
 # yet), a pen-down report reruns all of it once. The explorer's key is last (see `inputs.rerun_fragments`).
+# Fragments run in the order given, and the browser draws each as its messages arrive: the predicted class
+# comes first, so it shows before the charts are built (the heaviest part, the explorer, is last).
 PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, SELECTED_FRAGMENT)
-PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
+PEN_UP_FRAGMENTS = (PREDICTION_FRAGMENT, MODEL_VIEW_FRAGMENT, PROBABILITIES_FRAGMENT, EXPLORER_FRAGMENT)
 
 # The "Why?" view (ui/why.py): its tab label (the value of VIEW_TAB while it is open), its widgets, its plain
 # state and its fragments. WHY_FRAGMENT holds the pickers; WHY_MAP_FRAGMENT (the map and its captions) and
@@ -104,7 +106,7 @@ WHY_TRUST_FRAGMENT = "why_trust_fragment"
 # With the Why tab open, a canvas report reruns its map (cheap methods only) instead of the explorer's heatmap;
 # expensive methods, the checks and the rest follow when the pen lifts (see `inputs.canvas_fragments`).
 WHY_PEN_DOWN_FRAGMENTS = (PREDICTION_FRAGMENT, WHY_MAP_FRAGMENT)
-WHY_PEN_UP_FRAGMENTS = (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, WHY_FRAGMENT)
+WHY_PEN_UP_FRAGMENTS = (PREDICTION_FRAGMENT, MODEL_VIEW_FRAGMENT, PROBABILITIES_FRAGMENT, WHY_FRAGMENT)
 
 # The Compare, "Where?" and Lessons views (ui/compare_view.py, where_view.py, lessons.py) and the share link
 # (ui/share.py). COMPARE_A and SHARED_INPUT hold {"x": (1, 28, 28, 3) float32, "digest": str, "label": str}.
@@ -139,9 +141,9 @@ KNOCKOUT_FRAGMENT = "knockout_fragment"
 KNOCKOUT_RERUNS = (PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT, KNOCKOUT_FRAGMENT)
 # With one of these views open, what a canvas report reruns: (pen down, pen up) fragments; the view's own is last.
 VIEW_CANVAS_FRAGMENTS = {
-    COMPARE_VIEW: ((PREDICTION_FRAGMENT,), (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT, PROBABILITIES_FRAGMENT,
+    COMPARE_VIEW: ((PREDICTION_FRAGMENT,), (PREDICTION_FRAGMENT, MODEL_VIEW_FRAGMENT, PROBABILITIES_FRAGMENT,
                                              COMPARE_FRAGMENT)),
-    WHERE_VIEW: ((PREDICTION_FRAGMENT, WHERE_FRAGMENT), (MODEL_VIEW_FRAGMENT, PREDICTION_FRAGMENT,
+    WHERE_VIEW: ((PREDICTION_FRAGMENT, WHERE_FRAGMENT), (PREDICTION_FRAGMENT, MODEL_VIEW_FRAGMENT,
                                                          PROBABILITIES_FRAGMENT, WHERE_FRAGMENT)),
 }
 
