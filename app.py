@@ -13,6 +13,7 @@ from shapes_viz.ui.context import PageContext
 from shapes_viz.ui.i18n import t
 from shapes_viz.ui.safety import guarded
 
+resources.tune_interpreter()  # the server's thread switch interval (config.INTERPRETER_SWITCH_INTERVAL_S)
 state.init()
 share.apply_link()  # once per session: a shared link's view (tab, layer, channel, range, method, input, language)
 st.set_page_config(page_title=t("app.page_title"), page_icon=":material/change_history:", layout="wide")

@@ -45,6 +45,14 @@ PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 # integrated gradients, occlusion) were 3-10x slower than on one thread, idle or loaded (docs/benchmarks.md).
 BLAS_THREADS: int = 1
 
+# How often the app server's interpreter offers its lock to another thread (Python's default: 5 ms). Each
+# session's script runs in its own thread, and the event loop that reads the browsers' messages and uploads
+# is one more: with 20 sessions, a thread waiting for the lock behind several others waited 5 ms a turn.
+# At 1 ms, 20 sessions x 50 interactions with a layer job running (back to back, 2 runs each): uploads p95
+# while the job ran 210 and 239 ms against 241-503; all kinds 174-179 ms against 194-274; server CPU an
+# interaction 41 ms against 42-48 (docs/benchmarks.md).
+INTERPRETER_SWITCH_INTERVAL_S: float = 0.001
+
 # Paper and ink in the model's input: 1.0 is white paper, 0.0 is black ink. Explanations remove evidence by
 # turning pixels to paper (never to black: black is ink here).
 PAPER: float = 1.0

@@ -432,3 +432,18 @@ def test_exception_inside_a_callback_is_a_generic_message(app_env, monkeypatch, 
     assert_clean(at)
     assert "Something went wrong in the explorer section" in messages(at)
     assert "callback internals" not in messages(at) and "callback internals" in caplog.text
+
+
+def test_a_page_run_sets_the_servers_thread_switch_interval(app_env):
+    """Python's 5 ms default made a session's thread wait 5 ms a turn behind each other session's (config)."""
+    import sys
+
+    from shapes_viz.config import INTERPRETER_SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        new_app().run()
+        assert sys.getswitchinterval() == pytest.approx(INTERPRETER_SWITCH_INTERVAL_S)
+    finally:
+        sys.setswitchinterval(before)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import streamlit as st
 
 from shapes_viz.artifacts import file_identity, read_history
-from shapes_viz.config import BLAS_THREADS, PROJECT_ROOT, settings
+from shapes_viz.config import BLAS_THREADS, INTERPRETER_SWITCH_INTERVAL_S, PROJECT_ROOT, settings
 from shapes_viz.dataset import IMAGE_SUFFIXES, TEST_FOLDER, TRAIN_FOLDER, list_class_files
 from shapes_viz.engine import Activations, Engine, LayerInfo, open_engine
 from shapes_viz.engine.numpy_engine import NumpyEngine
@@ -88,6 +89,12 @@ def model_identity(path: Path | None = None) -> Identity | None:
         return file_identity(path or model_path())
     except OSError:
         return None
+
+
+def tune_interpreter() -> None:
+    """The server process' thread switch interval (`config.INTERPRETER_SWITCH_INTERVAL_S`); cheap, so every
+    page run sets it rather than once (nothing else in the process may change it back)."""
+    sys.setswitchinterval(INTERPRETER_SWITCH_INTERVAL_S)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)  # current_model shows a spinner in the session's language
