@@ -447,3 +447,17 @@ def test_a_page_run_sets_the_servers_thread_switch_interval(app_env):
         assert sys.getswitchinterval() == pytest.approx(INTERPRETER_SWITCH_INTERVAL_S)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_an_upload_with_a_view_that_has_no_input_fragment_reruns_the_whole_page(app_env):
+    """Channels, Model, ... show no fragment that follows the input: the upload's callback falls back to a page
+    run (`inputs.rerun_fragments(..., whole_page_without_view=True)`), so every view sees the new file at once."""
+    at = new_app()
+    at.session_state["input_tab"] = "Upload"
+    at.session_state["view_tab"] = "Channels"
+    at.run()
+    at.file_uploader(key="upload_file").upload("triangle.png", shape_png("triangles"), "image/png")
+    at.run()  # one run only: a fragment run's tree would hold no sidebar
+    assert_clean(at)
+    assert at.button(key="train_start")  # the sidebar: the whole page ran
+    assert "triangle.png" in at.main.metric[0].label

@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 
 def _fit(recipe, epochs=2):
     """A tiny dense network fitted with the run's optimizer and callbacks; returns (watcher, the weights after
-    every step, the weights' best epoch)."""
+    every step)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]

@@ -219,13 +219,14 @@ def _clear() -> None:
     rerun_fragments((state.DRAW_FRAGMENT, *canvas_fragments(st.session_state, pen_down=False)))
 
 
-def rerun_fragments(keys: tuple[str, ...]) -> None:
+def rerun_fragments(keys: tuple[str, ...], whole_page_without_view: bool = False) -> None:
     """From a callback: rerun only these fragments. The last one is the open view's (or nested in it), which
-    exists only while that view's tab is open and shows it; without it, the others rerun (or the page)."""
+    exists only while that view's tab is open and shows it; without it, the others rerun (or the page), or the
+    whole page when `whole_page_without_view` (a new input that every view must see at once)."""
     try:
         st.rerun(list(keys))
     except StreamlitAPIException:  # a fragment key not rendered in this session's last full run
-        st.rerun(list(keys[:-1]) or "app")
+        st.rerun("app" if whole_page_without_view else (list(keys[:-1]) or "app"))
 
 
 # --- Upload and Examples ---------------------------------------------------------------------------------
@@ -271,11 +272,7 @@ def _upload_changed() -> None:
     open view's fragments, as after a pen stroke), or the page when the open view has none."""
     _remember_upload(st.session_state.get(state.UPLOAD))
     shown = canvas_fragments(st.session_state, pen_down=False)  # the prediction first, the open view's last
-    keys = (*shown[:-1], state.UPLOAD_FRAGMENT, shown[-1])
-    try:
-        st.rerun(list(keys))
-    except StreamlitAPIException:  # the open view shows no input fragment (Channels, Model, ...): the page
-        st.rerun("app")
+    rerun_fragments((*shown[:-1], state.UPLOAD_FRAGMENT, shown[-1]), whole_page_without_view=True)
 
 
 def _examples(data_dir: Path, active: bool) -> None:
