@@ -29,7 +29,7 @@ SHIPPED_MODEL = ROOT / "models" / "shapes_cnn.h5"  # 99.8% on its validation spl
 HISTORY_KEYS = {
     "loss", "accuracy", "val_loss", "val_accuracy", "best_epoch", "val_accuracy_best", "epochs_run",
     "recipe", "data", "classes", "seed", "date", "seconds", "publish_gate", "model_sha256", "stopped_early",
-    "architecture", "epoch_seconds", "precision", "intra_op_threads",
+    "architecture", "epoch_seconds", "precision", "intra_op_threads", "steps_per_execution",
 }
 DATA_KEYS = {"source", "layout", "train_count", "val_count", "train_counts", "val_counts", "skipped"}
 
@@ -66,6 +66,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     assert history["stopped_early"] is None and history["architecture"] == "tutorial"
     assert isinstance(history["intra_op_threads"], int) and history["intra_op_threads"] >= 0  # 0: TensorFlow's default
     assert len(history["epoch_seconds"]) == 1 and 0 < history["epoch_seconds"][0] < history["seconds"]
+    assert history["steps_per_execution"] == 2  # 21 images in batches of 16: the epoch's 2 steps in one graph call
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert len(history[key]) == 1 and math.isfinite(history[key][0])
     assert history["val_accuracy_best"] == history["val_accuracy"][0] == result.val_accuracy
@@ -78,7 +79,7 @@ def test_a_short_training_publishes_a_loadable_model_and_its_history(trained, ti
     # progress events: start, one per epoch, done
     assert [e["event"] for e in events] == ["start", "epoch", "done"]
     start_time = events[0]["time"]
-    assert {k: v for k, v in events[0].items() if k != "time"} == {"event": "start", "epochs": 1, "recipe": "tutorial", "patience": 0, "min_loss_improvement": 0.0, "train_count": 21,
+    assert {k: v for k, v in events[0].items() if k != "time"} == {"event": "start", "epochs": 1, "recipe": "tutorial", "patience": 0, "min_loss_improvement": 0.0, "min_epochs": 0, "train_count": 21,
                          "val_count": 9, "skipped": []}
     assert events[1]["epoch"] == 1 and events[1]["epochs"] == 1
     assert 0 < events[1]["time"] - start_time < history["seconds"]  # the app's time left comes from these

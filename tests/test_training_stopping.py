@@ -32,3 +32,17 @@ def test_the_margin_is_against_the_lowest_loss_so_far_and_nan_losses_do_not_coun
     assert rule.update(4, 0.5, 0.97)  # 0.97 < 0.99 * 0.98 = 0.9702: just enough
     assert rule.last_improvement == 4 and rule.lowest_loss == 0.97
     assert "loss fallen by 2%" in rule.reason() and "for 2 epochs (last improvement at epoch 4)" in rule.reason()
+
+
+def test_no_stop_before_the_floor_and_the_reason_says_so():
+    accuracy = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert replay(accuracy, None, 3) == (5, 2)
+    assert replay(accuracy, None, 3, min_epochs=8) == (8, 2)  # patience ran out at 5; the floor holds it to 8
+    assert replay(accuracy, None, 3, min_epochs=4) == (5, 2)  # a floor already passed changes nothing
+    assert replay(accuracy, None, 3, min_epochs=10) == (None, 2)  # not within these 9 epochs
+    rule = EarlyStop(patience=3, min_epochs=8)
+    for epoch, value in enumerate(accuracy[:7], start=1):
+        rule.update(epoch, value, math.nan)
+        assert not rule.should_stop(epoch)
+    rule.update(8, 1.0, math.nan)
+    assert rule.should_stop(8) and rule.reason().endswith("(last improvement at epoch 2), and at least 8 epochs had run")

@@ -21,15 +21,17 @@ class FakeModel:
         return [np.array([self.epoch])]
 
 
-def drive(accuracies: list[float], patience: int, epochs: int = 30):
+def drive(accuracies: list[float], patience: int, epochs: int = 30, losses: list[float] | None = None, **options):
+    """Feed the watcher these validation accuracies (and losses: by default 1 - accuracy / 2), one epoch each,
+    until it stops the run; each epoch's weights are [the epoch's number]. `options`: make_watcher's keywords."""
     events = []
-    watcher = make_watcher(epochs, events.append, None, patience)
+    watcher = make_watcher(epochs, events.append, None, patience, **options)
     model = FakeModel()
     watcher.set_model(model)
     for epoch, accuracy in enumerate(accuracies):
         model.epoch = epoch + 1
-        watcher.on_epoch_end(epoch, {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.0 - accuracy / 2,
-                                     "val_accuracy": accuracy})
+        loss = losses[epoch] if losses else 1.0 - accuracy / 2
+        watcher.on_epoch_end(epoch, {"loss": 1.0, "accuracy": 0.5, "val_loss": loss, "val_accuracy": accuracy})
         if model.stop_training:
             break
     return watcher, events
@@ -63,3 +65,18 @@ def test_a_nan_loss_is_divergence_not_an_early_stop():
     watcher.set_model(model)
     watcher.on_epoch_end(0, {"loss": math.nan, "accuracy": 0.3, "val_loss": 1.0, "val_accuracy": 0.3})
     assert watcher.diverged and model.stop_training and watcher.stopped_early is None
+
+
+def test_among_epochs_of_equal_accuracy_averaged_weights_keep_the_latest():
+    accuracies, losses = [0.9, 1.0, 1.0, 1.0, 0.99], [0.5, 0.20, 0.18, 0.19, 0.17]
+    watcher, _ = drive(accuracies, patience=0, losses=losses)
+    assert watcher.best_epoch == 3 == int(watcher.best_weights[0][0])  # the lowest loss of the best accuracy
+    watcher, _ = drive(accuracies, patience=0, losses=losses, prefer_later=True)
+    assert watcher.best_epoch == 4 == int(watcher.best_weights[0][0])  # the latest of the best accuracy
+
+
+def test_no_early_stop_before_the_floor_and_the_history_says_why():
+    flat = [0.5, 0.9] + [0.9] * 10
+    watcher, events = drive(flat, patience=3, min_epochs=8)
+    assert len(events) == 8 and watcher.stopped_early["epoch"] == 8  # patience alone: epoch 5
+    assert "(last improvement at epoch 2), and at least 8 epochs had run" in watcher.stopped_early["reason"]

@@ -3,7 +3,7 @@
     before = estimate_training(RECIPES["stable"], train_count=210, history=published_history)
     before.expected_s, before.at_most_s                # e.g. 24.0, 58.0 (seconds)
     left = time_left(4, 30, val_accuracy=[...], val_loss=[...], patience=5, min_loss_improvement=0.02,
-                     seconds_so_far=11.2)
+                     seconds_so_far=11.2, min_epochs=20)
 
 A run costs a fixed part (process start, TensorFlow import, data load, model build, publish gate and
 publish: `STARTUP_SECONDS`, `FINISH_SECONDS`) plus a part proportional to the samples it sees (epochs x
@@ -11,9 +11,9 @@ samples per epoch). The seconds per sample come from the published model's last 
 the same architecture with the same batch size and augmentation (its history's `epoch_seconds`), else from
 `TYPICAL_SECONDS_PER_SAMPLE` (2 cores).
 With early stopping (`Recipe.patience`, `training.stopping`) a run ends `patience` epochs after validation
-last improved: the expected figure replays the last run of the same recipe (its validation curves) under
-the recipe's rule when there is one, else assumes the last improvement at `TYPICAL_LAST_IMPROVEMENT`; the
-"at most" figure assumes every planned epoch runs.
+last improved, and not before `Recipe.min_epochs`: the expected figure replays the last run of the same
+recipe (its validation curves) under the recipe's rule when there is one, else assumes the last improvement
+at `TYPICAL_LAST_IMPROVEMENT`; the "at most" figure assumes every planned epoch runs.
 
 No TensorFlow, Streamlit or Plotly here.
 """
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapes_viz.config import Recipe
+from shapes_viz.training.pipeline import steps_per_epoch
 from shapes_viz.training.stopping import replay
 
 # Measured on the project's 2-core machine with the tutorial's network (batch 64, augmented), per training
@@ -57,9 +58,8 @@ class Estimate:
 
 
 def samples_per_epoch(recipe: Recipe, train_count: int) -> int:
-    """Samples one epoch sees: whole batches covering max(train_count, recipe.min_samples_per_epoch)."""
-    samples = max(int(train_count), recipe.min_samples_per_epoch, 1)
-    return math.ceil(samples / recipe.batch_size) * recipe.batch_size
+    """Samples one epoch sees: its steps (`pipeline.steps_per_epoch`) times the batch size."""
+    return steps_per_epoch(recipe, train_count) * recipe.batch_size
 
 
 def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, precision: str = "float32",
@@ -87,7 +87,8 @@ def seconds_per_sample(history: Mapping[str, Any] | None, recipe: Recipe, precis
 def expected_epochs(recipe: Recipe, epochs: int, history: Mapping[str, Any] | None = None) -> int:
     """Epochs a run of `recipe` planned for `epochs` is expected to run: all of them without patience;
     otherwise where the published model's last run (when it used this recipe) would have stopped under this
-    recipe's rule (`stopping.replay`), else `patience` epochs after `TYPICAL_LAST_IMPROVEMENT`."""
+    recipe's rule (`stopping.replay`), else `patience` epochs after `TYPICAL_LAST_IMPROVEMENT`; never before
+    the recipe's `min_epochs`."""
     if not recipe.patience:
         return epochs
     stop = TYPICAL_LAST_IMPROVEMENT + recipe.patience
@@ -95,9 +96,9 @@ def expected_epochs(recipe: Recipe, epochs: int, history: Mapping[str, Any] | No
         accuracy, loss = _curve(history, "val_accuracy"), _curve(history, "val_loss")
         if accuracy:
             stopped, last = replay(accuracy, loss if len(loss) == len(accuracy) else None, recipe.patience,
-                                   recipe.min_loss_improvement)
+                                   recipe.min_loss_improvement, recipe.min_epochs)
             stop = stopped or last + recipe.patience
-    return max(1, min(epochs, stop))
+    return max(1, min(epochs, max(stop, recipe.min_epochs)))
 
 
 def _curve(history: Mapping[str, Any], key: str) -> list[float]:
@@ -131,13 +132,13 @@ def estimate_training(recipe: Recipe, train_count: int, history: Mapping[str, An
 
 def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], val_loss: Sequence[float] | None,
               patience: int, min_loss_improvement: float, seconds_so_far: float,
-              typical_improvement: int = TYPICAL_LAST_IMPROVEMENT) -> Estimate | None:
+              typical_improvement: int = TYPICAL_LAST_IMPROVEMENT, min_epochs: int = 0) -> Estimate | None:
     """The time left of a running training, or None before its first epoch ends.
 
     Args:
         epoch: epochs finished; epochs: epochs planned.
         val_accuracy, val_loss: one value per finished epoch (val_loss None: accuracy only).
-        patience, min_loss_improvement: the recipe's early stop (patience 0: every epoch runs).
+        patience, min_loss_improvement, min_epochs: the recipe's early stop (patience 0: every epoch runs).
         seconds_so_far: seconds from the start of the first epoch to the end of the last finished one.
         typical_improvement: the epoch of the last improvement to expect when the run has not got that far.
     """
@@ -148,8 +149,8 @@ def time_left(epoch: int, epochs: int, val_accuracy: Sequence[float], val_loss: 
     expected = at_most
     if patience:
         _, last = replay(val_accuracy[:epoch], None if val_loss is None else val_loss[:epoch], patience,
-                         min_loss_improvement)
-        stop = min(epochs, max(last, typical_improvement) + patience)
+                         min_loss_improvement, min_epochs)
+        stop = min(epochs, max(max(last, typical_improvement) + patience, min_epochs))
         expected = max(min(stop - epoch, at_most), 0)
     return Estimate(expected_s=expected * per_epoch + FINISH_SECONDS, at_most_s=at_most * per_epoch + FINISH_SECONDS,
                     basis="this run")

@@ -9,7 +9,25 @@ from typing import Callable
 
 import numpy as np
 
-from shapes_viz.config import NUM_CLASSES, Recipe
+from shapes_viz.config import NUM_CLASSES, TRAINING_STEPS_PER_EXECUTION, Recipe
+
+
+def _batches(recipe: Recipe, train_count: int) -> int:
+    """Batches that cover max(train_count, recipe.min_samples_per_epoch)."""
+    return math.ceil(max(int(train_count), recipe.min_samples_per_epoch, 1) / recipe.batch_size)
+
+
+def steps_per_execution(recipe: Recipe, train_count: int) -> int:
+    """Training steps one graph call runs (Keras' `steps_per_execution`): TRAINING_STEPS_PER_EXECUTION, or all
+    of an epoch's batches when it has fewer."""
+    return max(1, min(TRAINING_STEPS_PER_EXECUTION, _batches(recipe, train_count)))
+
+
+def steps_per_epoch(recipe: Recipe, train_count: int) -> int:
+    """Gradient steps in one epoch: the batches that cover max(train_count, recipe.min_samples_per_epoch),
+    rounded up to whole graph calls (`steps_per_execution`), as Keras runs them."""
+    per_call = steps_per_execution(recipe, train_count)
+    return math.ceil(_batches(recipe, train_count) / per_call) * per_call
 
 
 def make_train_dataset(images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int):
@@ -25,8 +43,7 @@ def make_train_dataset(images: np.ndarray, labels: np.ndarray, recipe: Recipe, s
     import tensorflow as tf
 
     count = len(labels)
-    samples = max(count, recipe.min_samples_per_epoch)
-    steps = max(1, math.ceil(samples / recipe.batch_size))
+    steps = steps_per_epoch(recipe, count)
     onehot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     ds = tf.data.Dataset.from_tensor_slices((images, onehot)).cache()
     ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()

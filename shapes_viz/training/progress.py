@@ -1,8 +1,8 @@
 """The progress events that pass between the trainer process and the app: their names, how the trainer
 writes them (one JSON object per line, appended and flushed) and how the app folds them into one summary.
 
-    {"event": "start", "epochs", "recipe", "patience", "min_loss_improvement", "train_count", "val_count", "skipped",
-     "time"}                                                                        training begins
+    {"event": "start", "epochs", "recipe", "patience", "min_loss_improvement", "min_epochs", "train_count",
+     "val_count", "skipped", "time"}                                                training begins
     {"event": "epoch", "epoch", "epochs", "loss", "accuracy", "val_loss", "val_accuracy", "time"}   one per epoch
 
 ("time": the Unix time of the event, from which the app tells the time left.)
@@ -42,11 +42,11 @@ FAILED_MESSAGE = "Training failed."  # an error event without message
 
 
 def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skipped: Sequence[str],
-                patience: int = 0, min_loss_improvement: float = 0.0) -> Event:
-    """Data loaded and the model built: the first epoch starts now. `patience`, `min_loss_improvement`: the
-    recipe's early stop (`stopping.EarlyStop`)."""
+                patience: int = 0, min_loss_improvement: float = 0.0, min_epochs: int = 0) -> Event:
+    """Data loaded and the model built: the first epoch starts now. `patience`, `min_loss_improvement`,
+    `min_epochs`: the recipe's early stop (`stopping.EarlyStop`)."""
     return {"event": START, "epochs": epochs, "recipe": recipe, "patience": patience,
-            "min_loss_improvement": min_loss_improvement, "train_count": train_count, "val_count": val_count,
+            "min_loss_improvement": min_loss_improvement, "min_epochs": min_epochs, "train_count": train_count, "val_count": val_count,
             "skipped": list(skipped), "time": time.time()}
 
 
@@ -119,7 +119,8 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
     Returns:
         {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
          "history", "message", "message_code" (str or None), "message_values" (dict), "best_epoch", "val_accuracy",
-         "current_accuracy", "recipe", "train_count", "val_count", "skipped", "patience", "min_loss_improvement", "seconds_so_far"}; seconds_so_far: from the start event to the last
+         "current_accuracy", "recipe", "train_count", "val_count", "skipped", "patience", "min_loss_improvement", "min_epochs", "seconds_so_far"};
+         seconds_so_far: from the start event to the last
          epoch event (None until both have a time).
     """
     summary: dict[str, Any] = {
@@ -127,7 +128,7 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
         "history": {key: [] for key in METRICS}, "message": "", "message_code": None, "message_values": {},
         "best_epoch": None, "val_accuracy": None,
         "current_accuracy": None, "recipe": None, "train_count": None, "val_count": None, "skipped": [],
-        "patience": 0, "min_loss_improvement": 0.0, "seconds_so_far": None,
+        "patience": 0, "min_loss_improvement": 0.0, "min_epochs": 0, "seconds_so_far": None,
     }
     started_at = None
     for line in lines:
@@ -149,6 +150,7 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
             summary["skipped"] = [str(item) for item in event.get("skipped") or []]
             summary["patience"] = _number(event.get("patience"), int) or 0
             summary["min_loss_improvement"] = _number(event.get("min_loss_improvement"), float) or 0.0
+            summary["min_epochs"] = _number(event.get("min_epochs"), int) or 0
             started_at = _number(event.get("time"), float)
         elif kind == EPOCH:
             epoch = int(event.get("epoch") or 0)

@@ -3,9 +3,10 @@
 `train` loads a data folder (every image through `preprocess`), builds the network inside a
 `tf.distribute` strategy scope (several GPUs -> MirroredStrategy, else the default strategy), in bfloat16
 where the processor multiplies it natively (`precision`; the published copy is float32), with one thread
-per operation on small CPU-only machines (`threads`), feeds it through tf.data (`pipeline`), keeps the
-weights of the best epoch by val_accuracy in memory (`watcher`; their moving average when the recipe
-averages, `Recipe.ema_momentum`), and publishes the model and its history JSON only if training finished
+per operation on small CPU-only machines (`threads`), feeds it through tf.data (`pipeline`; 16 steps a
+graph call, `config.TRAINING_STEPS_PER_EXECUTION`), keeps the weights of the best epoch by val_accuracy in
+memory (`watcher`; their moving average when the recipe averages, `Recipe.ema_momentum`, made by
+`averaging`), and publishes the model and its history JSON only if training finished
 normally and the publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload
 check, `os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
 (`artifacts.training_lock`, released by the kernel even if the trainer crashes).
@@ -24,15 +25,16 @@ import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from shapes_viz.artifacts import publish_model_and_history, training_lock
 from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, Recipe
 from shapes_viz.dataset import DatasetSplits, load_dataset
 from shapes_viz.errors import TrainingCancelled, TrainingError
 from shapes_viz.model import build_model
+from shapes_viz.training.averaging import make_optimizer
 from shapes_viz.training.gate import publish_gate
-from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
+from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset, steps_per_execution
 from shapes_viz.training.precision import as_float32, dtype_policy, training_policy
 from shapes_viz.training.progress import CANCELLED_MESSAGE, Event, done_event, start_event
 from shapes_viz.training.threads import apply_intra_op_threads, training_threads
@@ -67,11 +69,16 @@ class TrainingResult:
         return dict(self.history["publish_gate"])
 
 
-def resolve_recipe(name: str = DEFAULT_RECIPE, epochs: int | None = None, batch_size: int | None = None) -> Recipe:
-    """The named recipe with optional overrides. Raises TrainingError for unknown names or bad values."""
-    if name not in RECIPES:
+def resolve_recipe(name: str | Recipe = DEFAULT_RECIPE, epochs: int | None = None,
+                   batch_size: int | None = None) -> Recipe:
+    """The named recipe (or a Recipe, used as given) with optional overrides. Raises TrainingError for unknown
+    names or bad values."""
+    if isinstance(name, Recipe):
+        recipe = name
+    elif name not in RECIPES:
         raise TrainingError(f"Unknown recipe {name!r}. Choose one of: {', '.join(RECIPES)}.")
-    recipe = RECIPES[name]
+    else:
+        recipe = RECIPES[name]
     if epochs is not None:
         if epochs < 1:
             raise TrainingError(f"epochs must be at least 1. Received: epochs={epochs}")
@@ -86,7 +93,7 @@ def resolve_recipe(name: str = DEFAULT_RECIPE, epochs: int | None = None, batch_
 def train(
     data_dir: str | Path,
     out_path: str | Path,
-    recipe: str = DEFAULT_RECIPE,
+    recipe: str | Recipe = DEFAULT_RECIPE,
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
@@ -96,13 +103,14 @@ def train(
     data_description: str | None = None,
     publish_if_worse: bool = False,
     architecture: str = "tutorial",
+    observers: Sequence[Any] = (),
 ) -> TrainingResult:
     """Train on `data_dir` and publish the best epoch's model at `out_path` (.h5 or .keras).
 
     Args:
         data_dir: a data folder (see `shapes_viz.dataset.load_dataset`).
         out_path: where to publish the model; its history goes beside it (`artifacts.history_path`).
-        recipe, epochs, batch_size: the recipe name and optional overrides.
+        recipe, epochs, batch_size: the recipe (its name in RECIPES, or a Recipe) and optional overrides.
         seed: seeds Python, NumPy and TensorFlow (weights, shuffling, augmentation, split).
         on_event: receives the "start", "epoch" and "done" events of `shapes_viz.training.progress`.
         should_stop: polled after every batch; True stops within the epoch and publishes nothing.
@@ -111,6 +119,8 @@ def train(
         publish_if_worse: publish even if the new model is worse than the current one (the gate still measures
             and records both; see `publish_gate`).
         architecture: a name of `shapes_viz.variants.VARIANTS` ("tutorial": the tutorial's network).
+        observers: Keras callbacks called before the run's own (they see the trained weights at each epoch's
+            end, before an averaging recipe swaps the average in; `tools/recipe_study.py` scores both).
 
     The publish gate: if a model is published at `out_path`, it is loaded through `load_model` (file checks,
     safe mode) and measured on this run's validation images, as is the new model (best epoch). If the new
@@ -144,6 +154,7 @@ def train(
         strategy = _strategy(tf)
         build = build_model if architecture == "tutorial" else variant(architecture).build
         policy = training_policy(len(tf.config.list_logical_devices("GPU")))
+        per_call = steps_per_execution(chosen, len(splits.train))
         with strategy.scope():
             with dtype_policy(policy):
                 model = build()
@@ -151,12 +162,14 @@ def train(
                 optimizer=_optimizer(keras, chosen),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=chosen.label_smoothing),
                 metrics=["accuracy"],
+                steps_per_execution=per_call,
             )
         train_ds, steps = make_train_dataset(splits.train.images, splits.train.labels, chosen, seed)
         val_ds = make_eval_dataset(splits.validation.images, splits.validation.labels)
-        watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience, chosen.min_loss_improvement)
+        watcher = make_watcher(chosen.epochs, emit, should_stop, chosen.patience, chosen.min_loss_improvement,
+                               prefer_later=chosen.ema_momentum > 0, min_epochs=chosen.min_epochs)
         emit(start_event(chosen.epochs, chosen.name, len(splits.train), len(splits.validation), skipped,
-                         chosen.patience, chosen.min_loss_improvement))
+                         chosen.patience, chosen.min_loss_improvement, chosen.min_epochs))
         with collection_paused():
             model.fit(
                 train_ds,
@@ -164,7 +177,7 @@ def train(
                 epochs=chosen.epochs,
                 steps_per_epoch=steps,
                 shuffle=False,  # tf.data shuffles; Keras' own flag would only warn
-                callbacks=callbacks(keras, chosen, watcher),
+                callbacks=[*observers, *callbacks(keras, chosen, watcher)],
                 verbose=verbose,
             )
         if watcher.cancelled:
@@ -183,6 +196,7 @@ def train(
         history["architecture"] = architecture
         history["precision"] = policy
         history["intra_op_threads"] = threads
+        history["steps_per_execution"] = per_call
         publish_model_and_history(model, out_path, history)
     emit(done_event(out_path, history, gate))
     return TrainingResult(out_path, history)
@@ -221,12 +235,10 @@ def callbacks(keras, recipe: Recipe, watcher) -> list:
 
 
 def _optimizer(keras, recipe: Recipe):
-    averaging = dict(use_ema=True, ema_momentum=recipe.ema_momentum) if recipe.ema_momentum > 0 else {}
-    if recipe.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=recipe.learning_rate, **averaging)
-    if recipe.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=recipe.learning_rate, **averaging)
-    raise TrainingError(f"Unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}.")
+    try:
+        return make_optimizer(keras, recipe.optimizer, recipe.learning_rate, recipe.ema_momentum)
+    except TrainingError as error:
+        raise TrainingError(f"Recipe {recipe.name!r}: {error}") from None
 
 
 def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds: float, description: str | None) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class JobStatus:
         request: the job's TrainRequest as a dict.
         started_at, finished_at: Unix times (finished_at None while active).
         cancel_requested: a stop file exists.
-        patience, min_loss_improvement: the recipe's early stop (`stopping.EarlyStop`); seconds_so_far: from the first epoch's start to the last
+        patience, min_loss_improvement, min_epochs: the recipe's early stop (`stopping.EarlyStop`); seconds_so_far: from the first epoch's start to the last
             finished epoch's end (None before one ends), for the time left (`estimate.time_left`).
     """
 
@@ -81,6 +81,7 @@ class JobStatus:
     cancel_requested: bool = False
     patience: int = 0
     min_loss_improvement: float = 0.0
+    min_epochs: int = 0
     seconds_so_far: float | None = None
 
     @property
@@ -174,7 +175,8 @@ def run_status(run_dir: Path, job: Mapping[str, Any], alive: bool, code: int | N
         train_count=summary["train_count"], val_count=summary["val_count"], skipped=summary["skipped"], request=dict(job.get("request") or {}),
         model_path=job.get("model_path"), started_at=job.get("started_at"), finished_at=finished_at,
         cancel_requested=cancel_requested, patience=summary["patience"],
-        min_loss_improvement=summary["min_loss_improvement"], seconds_so_far=summary["seconds_so_far"],
+        min_loss_improvement=summary["min_loss_improvement"], min_epochs=summary["min_epochs"],
+        seconds_so_far=summary["seconds_so_far"],
     )
 
 

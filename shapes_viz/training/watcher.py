@@ -12,16 +12,20 @@ from typing import Callable
 import numpy as np
 
 from shapes_viz.training.progress import METRICS, Event, epoch_event
-from shapes_viz.training.stopping import EarlyStop
+from shapes_viz.training.stopping import EarlyStop, keeps
 
 
 def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callable[[], bool] | None,
-                 patience: int = 0, min_loss_improvement: float = 0.0):
-    """A Keras callback that records metrics, keeps the best epoch's weights (by val_accuracy, then
-    val_loss) in memory, stops on NaN loss or a stop request, times every epoch (`epoch_seconds`) and emits
-    one event per epoch. With
+                 patience: int = 0, min_loss_improvement: float = 0.0, prefer_later: bool = False,
+                 min_epochs: int = 0):
+    """A Keras callback that records metrics, keeps the best epoch's weights in memory (the highest
+    val_accuracy; among epochs of equal accuracy the lowest val_loss, or with `prefer_later` the latest),
+    stops on NaN loss or a stop request, times every epoch (`epoch_seconds`) and emits one event per epoch.
+    `prefer_later` suits averaged weights (`Recipe.ema_momentum`): on drawings unlike the training set they
+    keep improving for epochs after 90 validation drawings stop telling them apart. With
     `patience`, it stops when validation has not improved for that many epochs (`stopping.EarlyStop`: a new
-    maximum of val_accuracy, or val_loss down by `min_loss_improvement`; `stopped_early` says when and why)."""
+    maximum of val_accuracy, or val_loss down by `min_loss_improvement`; never before `min_epochs`;
+    `stopped_early` says when and why)."""
     import keras
 
     class EpochWatcher(keras.callbacks.Callback):
@@ -37,7 +41,7 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             self.best_val_loss = math.inf
             self.cancelled = False
             self.diverged = False
-            self.rule = EarlyStop(patience, min_loss_improvement)
+            self.rule = EarlyStop(patience, min_loss_improvement, min_epochs)
             self.stopped_early: dict | None = None
             self.epoch_seconds: list[float] = []  # each finished epoch's wall time, validation included
             self._epoch_started = 0.0
@@ -66,11 +70,9 @@ def make_watcher(epochs: int, emit: Callable[[Event], None], should_stop: Callab
             for key, value in values.items():
                 self.metrics[key].append(value)
             self.epoch_seconds.append(round(time.perf_counter() - self._epoch_started, 3))
-            better = values["val_accuracy"] > self.best_val_accuracy or (
-                values["val_accuracy"] == self.best_val_accuracy and values["val_loss"] < self.best_val_loss
-            )
             self.rule.update(epoch + 1, values["val_accuracy"], values["val_loss"])
-            if better and math.isfinite(values["val_loss"]):
+            if keeps(values["val_accuracy"], values["val_loss"], self.best_val_accuracy, self.best_val_loss,
+                     prefer_later):
                 self.best_val_accuracy = values["val_accuracy"]
                 self.best_val_loss = values["val_loss"]
                 self.best_epoch = epoch + 1

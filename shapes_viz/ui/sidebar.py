@@ -251,7 +251,8 @@ def _progress(status: JobStatus) -> None:
         label += t("sidebar.epoch_cancelling")
     st.progress(min(status.epoch / total, 1.0), text=label)
     left = time_left(status.epoch, status.epochs, status.history["val_accuracy"], status.history["val_loss"],
-                     status.patience, status.min_loss_improvement, status.seconds_so_far or 0.0)
+                     status.patience, status.min_loss_improvement, status.seconds_so_far or 0.0,
+                     min_epochs=status.min_epochs)
     st.caption(t("sidebar.time_left", expected=_duration(left.expected_s), at_most=_duration(left.at_most_s))
                if left else t("sidebar.time_left_starting"))
     if status.train_count is not None:

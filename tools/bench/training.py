@@ -109,7 +109,8 @@ def _rows(epochs: int, seeds: int, held_out_count: int, measured: dict, theirs: 
     samples = max(default.min_samples_per_epoch, 210)
     of = f"mean of {seeds} seed{'s' * (seeds > 1)}"
     rows: list[Row] = [
-        (f"retrain on 210 images (at most {epochs} epochs, stops {default.patience} after validation last improved; "
+        (f"retrain on 210 images (at most {epochs} epochs, stops {default.patience} after validation last improved"
+         f"{f', not before epoch {default.min_epochs}' if default.min_epochs > 1 else ''}; "
          f"{ours[0]['precision']}, {_threads(ours[0]['threads'])}), wall time (s), {of}",
          f"{ours_s:.1f}", f"{theirs_s:.1f}", f"{ours_s / theirs_s:.2f}x the tutorial's (each seed: {per_seed})",
          "<= 3x the tutorial's"),
