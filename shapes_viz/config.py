@@ -185,8 +185,9 @@ _STABLE = Recipe(
     # Validating, stopping and publishing with the average of the weights (Polyak averaging), the latest epoch
     # of the best validation accuracy (`watcher`, prefer_later): the averaged weights keep improving after
     # the validation loss stops telling the epochs apart, while the last step's weights jump from epoch to
-    # epoch (e.g. 36, 9, 5, 7, 14 browser-style drawings wrong in epochs 26-30 of one run). Kept in three
-    # operations a variable each step (`training.averaging`).
+    # epoch (e.g. 36, 9, 5, 7, 14 browser-style drawings wrong in epochs 26-30 of one run). Keras keeps the
+    # average (eight small operations a variable a step); an update in three operations measured no faster
+    # (epochs of 1.31-1.39 s against 1.34-1.37 s) once 16 steps run in one graph call.
     ema_momentum=0.99,
 )
 RECIPES: dict[str, Recipe] = {

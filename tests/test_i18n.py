@@ -529,3 +529,16 @@ def test_the_browser_language_is_followed(monkeypatch):
     assert i18n.browser_language() == "en"
     Context.locale = None
     assert i18n.browser_language() == "en"
+
+
+def test_the_english_recipe_descriptions_are_the_recipes_own():
+    """The sidebar describes a recipe from the catalogue; in English that is config's description, word for word
+    (a recipe's change of stop or averaging shows in both)."""
+    from shapes_viz.config import RECIPES
+
+    described = i18n.catalogue("en")
+    assert {f"sidebar.recipe_description.{name}" for name in RECIPES} <= set(described)
+    for name, recipe in RECIPES.items():
+        key = f"sidebar.recipe_description.{name}"
+        if key in described:
+            assert described[key] == recipe.description, name

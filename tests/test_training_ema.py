@@ -63,14 +63,3 @@ def test_without_averaging_the_watcher_keeps_the_trained_weights():
     per_epoch = len(steps) // 2
     for kept, trained in zip(watcher.best_weights, steps[watcher.best_epoch * per_epoch - 1]):
         np.testing.assert_array_equal(kept, trained)
-
-
-def test_the_optimizer_refuses_unknown_names_and_momenta_outside_0_to_1():
-    from shapes_viz.errors import TrainingError
-    from shapes_viz.training.averaging import make_optimizer
-
-    with pytest.raises(TrainingError, match="Expected one of adam, rmsprop. Received: 'sgd'"):
-        make_optimizer(keras, "sgd", 1e-3)
-    with pytest.raises(TrainingError, match=r"ema_momentum must be in \[0, 1\). Received: 1.0"):
-        make_optimizer(keras, "adam", 1e-3, ema_momentum=1.0)
-    assert type(make_optimizer(keras, "rmsprop", 1e-3, 0.99)).__name__ == "AveragingRMSprop"

@@ -5,8 +5,7 @@
 where the processor multiplies it natively (`precision`; the published copy is float32), with one thread
 per operation on small CPU-only machines (`threads`), feeds it through tf.data (`pipeline`; 16 steps a
 graph call, `config.TRAINING_STEPS_PER_EXECUTION`), keeps the weights of the best epoch by val_accuracy in
-memory (`watcher`; their moving average when the recipe averages, `Recipe.ema_momentum`, made by
-`averaging`), and publishes the model and its history JSON only if training finished
+memory (`watcher`; their moving average when the recipe averages, `Recipe.ema_momentum`), and publishes the model and its history JSON only if training finished
 normally and the publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload
 check, `os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
 (`artifacts.training_lock`, released by the kernel even if the trainer crashes).
@@ -32,7 +31,6 @@ from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES, Recipe
 from shapes_viz.dataset import DatasetSplits, load_dataset
 from shapes_viz.errors import TrainingCancelled, TrainingError
 from shapes_viz.model import build_model
-from shapes_viz.training.averaging import make_optimizer
 from shapes_viz.training.gate import publish_gate
 from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset, steps_per_execution
 from shapes_viz.training.precision import as_float32, dtype_policy, training_policy
@@ -235,10 +233,12 @@ def callbacks(keras, recipe: Recipe, watcher) -> list:
 
 
 def _optimizer(keras, recipe: Recipe):
-    try:
-        return make_optimizer(keras, recipe.optimizer, recipe.learning_rate, recipe.ema_momentum)
-    except TrainingError as error:
-        raise TrainingError(f"Recipe {recipe.name!r}: {error}") from None
+    averaging = dict(use_ema=True, ema_momentum=recipe.ema_momentum) if recipe.ema_momentum > 0 else {}
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=recipe.learning_rate, **averaging)
+    if recipe.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=recipe.learning_rate, **averaging)
+    raise TrainingError(f"Unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}.")
 
 
 def _history(watcher, recipe: Recipe, splits: DatasetSplits, seed: int, seconds: float, description: str | None) -> dict[str, Any]:
