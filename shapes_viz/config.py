@@ -175,10 +175,10 @@ _STABLE = Recipe(
     #   average, patience 8, not before epoch 20:                              0.8 / 7.5  |  6.0 / 13.5   23-24
     #   average, every one of 30 epochs:                                       0.5 / 5.5  |  4.5 / 11.0   30
     # On 90 validation drawings the accuracy is 100% and the loss flat from epoch 14-17 on, while the averaged
-    # weights keep improving on drawings unlike the training set until epoch 30: the floor buys most of that
-    # within the time goal (<= 3x the tutorial's; patience 8 often ran 27-29 epochs). Also measured and worse
+    # weights keep improving on drawings unlike the training set until epoch 30: the floor buys part of that
+    # within the time goal (<= 3x the tutorial's; patience 8 ran up to 29 epochs). Also measured and worse
     # at equal epochs: EMA momentum 0.995 and 0.998 (they lag), learning rate 2e-3 (4 epochs at chance, then
-    # 20-23 / 31-35 wrong at epoch 22), a cosine decay of the learning rate over 20 epochs (13-26 / 23-38).
+    # 20 / 31 wrong at epoch 22, one seed), a cosine decay of the learning rate over 20 epochs (12-26 / 23-38).
     patience=5,
     min_epochs=22,
     min_loss_improvement=0.02,
@@ -193,7 +193,7 @@ _STABLE = Recipe(
 RECIPES: dict[str, Recipe] = {
     "stable": _STABLE,
     # The default before early stopping and averaged weights: every epoch runs (benchmark, 2 cores, bfloat16,
-    # means of 3 seeds: 40.1 s against 33.6 s for "stable"; see "stable" for the accuracy of each).
+    # means of 3 seeds: 40.9 s against 37.5 s for "stable"; see "stable" for the accuracy of each).
     "thorough": dataclasses.replace(
         _STABLE, name="thorough", patience=0, min_loss_improvement=0.0, ema_momentum=0.0,
         description="The previous default: like 'stable', but every one of the 30 epochs runs and the weights are not "

@@ -46,8 +46,8 @@ def start_event(epochs: int, recipe: str, train_count: int, val_count: int, skip
     """Data loaded and the model built: the first epoch starts now. `patience`, `min_loss_improvement`,
     `min_epochs`: the recipe's early stop (`stopping.EarlyStop`)."""
     return {"event": START, "epochs": epochs, "recipe": recipe, "patience": patience,
-            "min_loss_improvement": min_loss_improvement, "min_epochs": min_epochs, "train_count": train_count, "val_count": val_count,
-            "skipped": list(skipped), "time": time.time()}
+            "min_loss_improvement": min_loss_improvement, "min_epochs": min_epochs, "train_count": train_count,
+            "val_count": val_count, "skipped": list(skipped), "time": time.time()}
 
 
 def epoch_event(epoch: int, epochs: int, metrics: dict[str, float]) -> Event:
@@ -119,9 +119,9 @@ def parse_progress(lines: Sequence[str]) -> dict[str, Any]:
     Returns:
         {"terminal": "done" | "kept" | "cancelled" | "error" | None, "started": bool, "epoch", "epochs",
          "history", "message", "message_code" (str or None), "message_values" (dict), "best_epoch", "val_accuracy",
-         "current_accuracy", "recipe", "train_count", "val_count", "skipped", "patience", "min_loss_improvement", "min_epochs", "seconds_so_far"};
-         seconds_so_far: from the start event to the last
-         epoch event (None until both have a time).
+         "current_accuracy", "recipe", "train_count", "val_count", "skipped", "patience", "min_loss_improvement",
+         "min_epochs", "seconds_so_far"}; seconds_so_far: from the start event to the last epoch event (None until
+         both have a time).
     """
     summary: dict[str, Any] = {
         "terminal": None, "started": False, "epoch": 0, "epochs": 0,

@@ -5,7 +5,8 @@
 where the processor multiplies it natively (`precision`; the published copy is float32), with one thread
 per operation on small CPU-only machines (`threads`), feeds it through tf.data (`pipeline`; 16 steps a
 graph call, `config.TRAINING_STEPS_PER_EXECUTION`), keeps the weights of the best epoch by val_accuracy in
-memory (`watcher`; their moving average when the recipe averages, `Recipe.ema_momentum`), and publishes the model and its history JSON only if training finished
+memory (`watcher`; their moving average when the recipe averages, `Recipe.ema_momentum`), stops early by
+the recipe's rule (`stopping`), and publishes the model and its history JSON only if training finished
 normally and the publish gate (`gate`) lets it (`artifacts.publish_model_and_history`: temp file, reload
 check, `os.replace`). NaN loss or a stop request publishes nothing. One training per model file at a time
 (`artifacts.training_lock`, released by the kernel even if the trainer crashes).
@@ -111,7 +112,8 @@ def train(
         recipe, epochs, batch_size: the recipe (its name in RECIPES, or a Recipe) and optional overrides.
         seed: seeds Python, NumPy and TensorFlow (weights, shuffling, augmentation, split).
         on_event: receives the "start", "epoch" and "done" events of `shapes_viz.training.progress`.
-        should_stop: polled after every batch; True stops within the epoch and publishes nothing.
+        should_stop: polled after every graph call (`steps_per_execution` steps, 16 in the default recipe); True
+            stops within the epoch and publishes nothing.
         verbose: Keras' progress output (0 silent, "auto", 1 bar, 2 one line per epoch).
         data_description: how the data was made, recorded in the history (default: the folder).
         publish_if_worse: publish even if the new model is worse than the current one (the gate still measures

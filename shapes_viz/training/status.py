@@ -55,8 +55,9 @@ class JobStatus:
         request: the job's TrainRequest as a dict.
         started_at, finished_at: Unix times (finished_at None while active).
         cancel_requested: a stop file exists.
-        patience, min_loss_improvement, min_epochs: the recipe's early stop (`stopping.EarlyStop`); seconds_so_far: from the first epoch's start to the last
-            finished epoch's end (None before one ends), for the time left (`estimate.time_left`).
+        patience, min_loss_improvement, min_epochs: the recipe's early stop (`stopping.EarlyStop`).
+        seconds_so_far: from the first epoch's start to the last finished epoch's end (None before one ends), for
+            the time left (`estimate.time_left`).
     """
 
     state: str
