@@ -56,7 +56,8 @@ def test_the_report_gives_the_kept_epochs_wrong_drawings(tmp_path):
     loss = [1.0, 0.5, 0.3] + [0.3] * 27
     for seed, offset in ((0, 0), (1, 10)):
         saved = curves(accuracy, loss, [100 + offset - e for e in range(30)]) | {"seed": seed}
-        (tmp_path / f"seed{seed}.json").write_text(json.dumps(saved))
+        (tmp_path / f"curves-seed{seed}.json").write_text(json.dumps(saved))
+        (tmp_path / f"seed{seed}.history.json").write_text("{}")  # the trainer's history beside: not curves
     table = report(tmp_path)
     # all 30 epochs of trained weights keep epoch 3 (the lowest loss of 100%): 98 and 108 wrong
     assert "| previous default ('thorough'): trained weights, all 30 epochs | 30-30 | 103.0 (98, 108) | 206.0 (196, 216) |" in table

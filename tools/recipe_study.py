@@ -1,15 +1,15 @@
 """Recipe study: which stop, and which weights, make a retrain accurate on drawings unlike its training set.
 
-    python -m tools.recipe_study train --data data --seeds 0 1 2 3 --out /tmp/study   # about 3 min a seed
+    python -m tools.recipe_study train --data data --seeds 0 1 2 3 [--epochs N] --out /tmp/study   # 3 min a seed
     python -m tools.recipe_study report /tmp/study                                     # the rules' table
 
 `train` runs the default recipe for all of its epochs, without its early stop, once per seed. After every epoch
 it scores both the trained weights and their moving average (the recipe's `ema_momentum`) on the held-out
 drawings the benchmark uses (1,000 of each class in each generated look, `tools/bench/training.HELD_OUT`) and on
-the run's validation split; `seed<N>.json` keeps those curves. `report` then replays stopping rules on the
-curves, with the trainer's own rule (`training.stopping.replay`) and its choice of the epoch to keep
-(`training.stopping.keeps`), and prints, per rule, the epochs run and the drawings wrong (mean and each
-seed). One training per seed answers every rule, and the rules are compared on the same trajectories, which
+the run's validation split; `curves-seed<N>.json` keeps those curves (the model and its history lie beside).
+`report` then replays stopping rules on the curves, with the trainer's own rule (`training.stopping.replay`) and
+its choice of the epoch to keep (`training.stopping.keeps`), and prints, per rule, the epochs run and the
+drawings wrong (mean and each seed). One training per seed answers every rule, and the rules are compared on the same trajectories, which
 the benchmark (a training per recipe and seed) cannot do: two trainings of one seed differ (TensorFlow on CPU is
 not bit-reproducible). This is how the default recipe's stop was chosen (see `config.RECIPES`).
 """
@@ -70,9 +70,9 @@ def run_rule(rule: Rule, curves: dict, min_loss_improvement: float) -> tuple[int
 
 def report(folder: Path) -> str:
     """The table of every rule of RULES over the seeds saved in `folder`."""
-    runs = [json.loads(path.read_text()) for path in sorted(folder.glob("seed*.json"))]
+    runs = [json.loads(path.read_text()) for path in sorted(folder.glob("curves-seed*.json"))]
     if not runs:
-        raise SystemExit(f"No seed*.json in {folder}: run `python -m tools.recipe_study train` first.")
+        raise SystemExit(f"No curves-seed*.json in {folder}: run `python -m tools.recipe_study train` first.")
     lines = [f"{len(runs)} seeds ({', '.join(str(r['seed']) for r in runs)}) on {runs[0]['data']}; drawings wrong "
              f"of {runs[0]['held_out_count']:,} in each look, mean (each seed)",
              "| rule | epochs run | " + " | ".join(LOOKS) + " |", "|---|---|" + "---|" * len(LOOKS)]
@@ -86,12 +86,14 @@ def report(folder: Path) -> str:
             cells.append(f"{mean(wrong):.1f} ({', '.join(map(str, wrong))})")
         ran = [ran for (ran, _), _ in picked]
         lines.append(f"| {rule.name} | {min(ran)}-{max(ran)} | " + " | ".join(cells) + " |")
+    if len(lines) == 3:
+        lines.append(f"(no rule fits runs of {min(len(r['trained']) for r in runs)} epochs: each needs 22-30)")
     return "\n".join(lines)
 
 
-def train_seed(data: Path, seed: int, out: Path, held_out: dict[str, tuple]) -> dict:
-    """Train the default recipe on `data` with `seed` for all its epochs; return (and write to
-    out/seed<N>.json) the curves: for "trained" and "average", one row per epoch of the drawings wrong in each
+def train_seed(data: Path, seed: int, out: Path, held_out: dict[str, tuple], epochs: int | None = None) -> dict:
+    """Train the default recipe on `data` with `seed` for all its epochs (or `epochs`); return (and write to
+    out/curves-seed<N>.json) the curves: for "trained" and "average", one row per epoch of the drawings wrong in each
     look and the validation accuracy and loss (label smoothing as in training)."""
     import keras
     import numpy as np
@@ -102,6 +104,7 @@ def train_seed(data: Path, seed: int, out: Path, held_out: dict[str, tuple]) -> 
     from shapes_viz.training import train
 
     recipe = dataclasses.replace(RECIPES[DEFAULT_RECIPE], patience=0)
+    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs)
     validation = load_dataset(data, seed=seed).validation
     smoothing = recipe.label_smoothing
     target = np.full((len(validation.labels), 3), smoothing / 3)
@@ -130,7 +133,7 @@ def train_seed(data: Path, seed: int, out: Path, held_out: dict[str, tuple]) -> 
     train(data, out / f"seed{seed}.h5", recipe=recipe, seed=seed, publish_if_worse=True, observers=[Score()])
     result = {"seed": seed, "data": str(data), "held_out_count": len(next(iter(held_out.values()))[1]),
               "min_loss_improvement": recipe.min_loss_improvement, **curves}
-    (out / f"seed{seed}.json").write_text(json.dumps(result))
+    (out / f"curves-seed{seed}.json").write_text(json.dumps(result))
     return result
 
 
@@ -159,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", type=Path, default=Path("data"))
     run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     run.add_argument("--per-class", type=int, default=1000, help="held-out drawings of each class in each look")
+    run.add_argument("--epochs", type=int, default=None, help="epochs of each training (default: the recipe's 30)")
     run.add_argument("--out", type=Path, required=True)
     show = commands.add_parser("report", help="replay the stopping rules on the saved curves")
     show.add_argument("folder", type=Path)
@@ -167,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         held_out = held_out_sets(args.out / "held_out", args.per_class)
         for seed in args.seeds:
-            if (args.out / f"seed{seed}.json").exists():
+            if (args.out / f"curves-seed{seed}.json").exists():
                 print(f"seed {seed}: already done", flush=True)
                 continue
-            train_seed(args.data, seed, args.out, held_out)
+            train_seed(args.data, seed, args.out, held_out, args.epochs)
             print(f"seed {seed}: done", flush=True)
         print(report(args.out))
     else:
