@@ -103,8 +103,8 @@ def train_seed(data: Path, seed: int, out: Path, held_out: dict[str, tuple], epo
     from shapes_viz.model import build_model
     from shapes_viz.training import train
 
-    recipe = dataclasses.replace(RECIPES[DEFAULT_RECIPE], patience=0)
-    recipe = dataclasses.replace(recipe, epochs=epochs or recipe.epochs)
+    default = RECIPES[DEFAULT_RECIPE]
+    recipe = dataclasses.replace(default, patience=0, epochs=epochs or default.epochs)
     validation = load_dataset(data, seed=seed).validation
     smoothing = recipe.label_smoothing
     target = np.full((len(validation.labels), 3), smoothing / 3)

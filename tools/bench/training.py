@@ -16,6 +16,7 @@ from pathlib import Path
 from statistics import mean
 
 from shapes_viz.config import CLASS_NAMES, DEFAULT_RECIPE, RECIPES
+from shapes_viz.training.estimate import samples_per_epoch
 from tools.bench.report import Row
 
 # Held-out drawings the training never sees, in the two generated looks (seeds apart from the training set's).
@@ -95,7 +96,7 @@ def _tutorial_side(data: Path, root: Path, epochs: int, seeds: list[int], held_o
 def _equal_epochs(epochs: int) -> int:
     """Epochs of the default recipe that see as many samples as the tutorial's `epochs` (210 images each): the
     tutorial sees each image once an epoch, the default at least `min_samples_per_epoch` augmented samples."""
-    return max(1, round(epochs * 210 / max(RECIPES[DEFAULT_RECIPE].min_samples_per_epoch, 210)))
+    return max(1, round(epochs * 210 / samples_per_epoch(RECIPES[DEFAULT_RECIPE], 210)))
 
 
 def _rows(epochs: int, seeds: int, held_out_count: int, measured: dict, theirs: list[dict]) -> list[Row]:
@@ -106,7 +107,7 @@ def _rows(epochs: int, seeds: int, held_out_count: int, measured: dict, theirs: 
     theirs_acc = mean(r["test"] for r in theirs)
     per_seed = ", ".join(f"{r['seconds'] / t['seconds']:.2f}x" for r, t in zip(ours, theirs))
     epochs_run = [r["epochs"] for r in ours]
-    samples = max(default.min_samples_per_epoch, 210)
+    samples = samples_per_epoch(default, 210)
     of = f"mean of {seeds} seed{'s' * (seeds > 1)}"
     rows: list[Row] = [
         (f"retrain on 210 images (at most {epochs} epochs, stops {default.patience} after validation last improved"
