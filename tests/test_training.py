@@ -190,6 +190,29 @@ def test_resolve_recipe_overrides():
     assert config.RECIPES["stable"].epochs == 30  # the table itself is not changed
 
 
+def test_the_same_seed_trains_the_same_weights(tiny_data, tmp_path):
+    """Augmented batches come one at a time from the seed's generator and tf.data does not autotune
+    (`training.pipeline`): two trainings of one seed are the same run. With autotuning they differed (in the
+    first epoch's validation loss, the fourth digit)."""
+    results = [train(tiny_data, tmp_path / f"{name}.h5", recipe="stable", epochs=1, seed=3) for name in "ab"]
+    assert results[0].history["loss"] == results[1].history["loss"]
+    assert results[0].history["val_loss"] == results[1].history["val_loss"]
+    for first, second in zip(load_model(tmp_path / "a.h5").get_weights(), load_model(tmp_path / "b.h5").get_weights()):
+        np.testing.assert_array_equal(first, second)
+    other = train(tiny_data, tmp_path / "c.h5", recipe="stable", epochs=1, seed=4)
+    assert other.history["loss"] != results[0].history["loss"], "the seed matters"
+
+
+def test_the_pipelines_do_not_autotune(tiny_data):
+    from shapes_viz.dataset import load_folder
+    from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset
+
+    part = load_folder(tiny_data / "test_set")
+    train_ds, _ = make_train_dataset(part.images, part.labels, config.RECIPES["stable"], seed=0)
+    for dataset in (train_ds, make_eval_dataset(part.images, part.labels)):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_an_unusable_data_folder_publishes_nothing(old_model, tmp_path):
     (tmp_path / "data" / "circles").mkdir(parents=True)
     with pytest.raises(DatasetError):
