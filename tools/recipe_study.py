@@ -146,16 +146,15 @@ def held_out_sets(root: Path, per_class: int) -> dict[str, tuple]:
     """The benchmark's held-out drawings (generated under `root` once): {look: (images, labels)}."""
     import numpy as np
 
-    from shapes_viz.dataset import load_folder
     from shapes_viz.generator import generate_dataset
-    from tools.bench.training import HELD_OUT
+    from tools.bench.training import HELD_OUT, held_out_parts
 
     sets = {}
     for look, (style, seed) in HELD_OUT.items():
         folder = root / look
         if not folder.is_dir():
             generate_dataset(folder, per_class=per_class, seed=seed, style=style)
-        parts = [load_folder(folder / split) for split in ("training_set", "test_set")]
+        parts = held_out_parts(str(folder))
         sets[look] = (np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
     return sets
 

@@ -163,7 +163,7 @@ def _accuracy(model: Path, folder: Path) -> float:
 
     engine = open_engine(model)
     correct = total = 0
-    for part in _images(str(folder)):
+    for part in held_out_parts(str(folder)):
         for start in range(0, len(part.labels), 500):  # a batch's activations stay a few hundred MB
             predicted = engine.probabilities(part.images[start:start + 500]).argmax(axis=1)
             correct += int((predicted == part.labels[start:start + 500]).sum())
@@ -172,7 +172,7 @@ def _accuracy(model: Path, folder: Path) -> float:
 
 
 @functools.lru_cache(maxsize=8)
-def _images(folder: str) -> tuple:
+def held_out_parts(folder: str) -> tuple:
     """The decoded images of both splits of a generated set (or of `folder` itself), read once per process."""
     from shapes_viz.dataset import load_folder
 
