@@ -203,6 +203,35 @@ def test_the_same_seed_trains_the_same_weights(tiny_data, tmp_path):
     assert other.history["loss"] != results[0].history["loss"], "the seed matters"
 
 
+def test_the_compiled_metrics_exist_before_fit_so_the_first_step_creates_no_variable():
+    """Keras (without a strategy of its own) creates the compiled metrics' variables inside the first traced step,
+    and TensorFlow then traces that step again; `build_compiled_metrics` makes them first, with zero state."""
+    keras = pytest.importorskip("keras")
+    from shapes_viz.training.run import build_compiled_metrics
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 3)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.optimizer.build(model.trainable_variables)
+    images = np.random.default_rng(0).random((8, 28, 28, 3), dtype=np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    before = len(model.variables) + len(model.metrics_variables)
+    build_compiled_metrics(model, images[:1], labels[:1])
+    built = [np.asarray(v) for v in model.metrics_variables]
+    assert len(model.variables) + len(model.metrics_variables) > before and all(not v.any() for v in built)
+    created = []
+
+    def creator(next_creator, **kwargs):
+        created.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    import tensorflow as tf
+
+    with tf.variable_creator_scope(creator):
+        model.fit(images, np.eye(3, dtype=np.float32)[labels], batch_size=4, epochs=1, verbose=0)
+    assert created == []
+
+
 def test_the_pipelines_do_not_autotune(tiny_data):
     from shapes_viz.dataset import load_folder
     from shapes_viz.training.pipeline import make_eval_dataset, make_train_dataset

@@ -15,9 +15,9 @@ from shapes_viz.training.watcher import make_watcher
 keras = pytest.importorskip("keras")
 
 
-def _fit(recipe, epochs=2):
-    """A tiny dense network fitted with the run's optimizer and callbacks; returns (watcher, the weights after
-    every step)."""
+def _fit(recipe, epochs=2, observers=()):
+    """A tiny dense network fitted with the run's optimizer and callbacks (after `observers`); returns (watcher,
+    the weights after every step)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
@@ -32,7 +32,7 @@ def _fit(recipe, epochs=2):
 
     watcher = make_watcher(epochs, lambda event: None, None)
     model.fit(x, y, batch_size=16, epochs=epochs, validation_data=(x[:32], y[:32]), verbose=0, shuffle=False,
-              callbacks=[Steps(), *callbacks(keras, recipe, watcher)])
+              callbacks=[Steps(), *observers, *callbacks(keras, recipe, watcher)])
     return watcher, steps
 
 
@@ -42,7 +42,7 @@ def test_the_default_recipe_averages_and_the_previous_one_does_not():
     assert optimizer.use_ema and optimizer.ema_momentum == 0.99
     assert not _optimizer(keras, RECIPES["thorough"]).use_ema
     names = [type(c).__name__ for c in callbacks(keras, RECIPES["stable"], make_watcher(1, print, None))]
-    assert names == ["TerminateOnNaN", "SwapEMAWeights", "EpochWatcher"]  # the swap before the watcher judges
+    assert names == ["TerminateOnNaN", "AverageInView", "EpochWatcher"]  # the swap before the watcher judges
 
 
 def test_the_watcher_keeps_the_moving_average_of_the_best_epoch():
@@ -63,3 +63,38 @@ def test_without_averaging_the_watcher_keeps_the_trained_weights():
     per_epoch = len(steps) // 2
     for kept, trained in zip(watcher.best_weights, steps[watcher.best_epoch * per_epoch - 1]):
         np.testing.assert_array_equal(kept, trained)
+
+
+def test_the_swap_is_exact_and_callbacks_before_it_see_the_trained_weights():
+    """At an epoch's end a callback before the swap sees the trained weights and the watcher the average; when the
+    next epoch's first step begins the model holds the trained weights again, bit for bit (Keras' SwapEMAWeights
+    swaps by addition and subtraction, which rounds them)."""
+    seen: dict[str, list] = {"end": [], "begin": []}
+
+    class Seen(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen["end"].append([np.array(w) for w in self.model.get_weights()])
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                seen["begin"].append([np.array(w) for w in self.model.get_weights()])
+
+    recipe = dataclasses.replace(RECIPES["stable"], ema_momentum=0.9, learning_rate=0.05)
+    watcher, steps = _fit(recipe, epochs=3, observers=[Seen()])
+    per_epoch = len(steps) // 3
+    for epoch in range(2):
+        for trained, at_end, next_begin in zip(steps[(epoch + 1) * per_epoch - 1], seen["end"][epoch],
+                                               seen["begin"][epoch + 1]):
+            np.testing.assert_array_equal(at_end, trained)
+            np.testing.assert_array_equal(next_begin, trained)
+    assert not all(np.array_equal(a, b) for a, b in zip(watcher.best_weights, seen["end"][watcher.best_epoch - 1]))
+
+
+def test_the_swap_refuses_an_optimizer_without_an_average():
+    from shapes_viz.training.averaging import make_average_in_view
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    x, y = np.zeros((4, 2), np.float32), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    with pytest.raises(ValueError, match="use_ema=True"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[make_average_in_view()])

@@ -7,7 +7,9 @@
 Modules: `run` (train), `pipeline` (tf.data), `watcher` (the epoch callback), `gate` (the publish gate),
 `precision` (bfloat16 or float32), `threads` (threads per operation), `stopping` (the early stop),
 `progress` (the events between trainer and app), `status` (a job as a session sees it), `jobs` (the
-subprocesses), `estimate` (how long a run takes), `variants_run` (the architecture variants compared). Importing this package imports no TensorFlow (the app imports it).
+subprocesses), `estimate` (how long a run takes), `variants_run` (the architecture variants compared),
+`coin_dropout` (the trainer's Dropout(0.5)), `averaging` (the averaged weights in view). Importing this package
+imports no TensorFlow (the app imports it).
 """
 
 from shapes_viz.training.jobs import TrainingJobs, TrainRequest

@@ -83,8 +83,9 @@ def dtype_policy(policy: str) -> Iterator[None]:
 
 
 def as_float32(model, build):
-    """A float32 copy of a trained `model` with its weights: `build()` makes the same architecture (under the
-    float32 policy); the weights are float32 in every policy, so they are copied exactly."""
+    """A float32 copy of a trained `model` with its weights: `build()` makes the same architecture with Keras' own
+    layers (under the float32 policy; a trainer's `CoinDropout` becomes Dropout again); the weights are float32
+    in every policy, so they are copied exactly."""
     with dtype_policy("float32"):
         copy = build()
     copy.set_weights(model.get_weights())
