@@ -169,18 +169,20 @@ _STABLE = Recipe(
     # average scored on 3,000 held-out drawings of each generated look (browser-style / mixed), the stopping
     # rules replayed on the validation curves (`tools/recipe_study.py`; a seed trains the same weights every
     # time, so the curves of the average are what this recipe keeps). Mean drawings wrong per seed on data/
-    # (seeds 0-3) | on the benchmark's generated set (seeds 0-5), and epochs run:
-    #   "thorough": 30 epochs, no average, best epoch by validation:          2.2 / 9.5  |  8.7 / 17.2   30
-    #   average, patience 5, no floor:                                       3.8 / 9.5  | 12.5 / 22.8   15-24
-    #   average, patience 5, not before epoch 22 (the previous "stable"):    1.8 / 5.5  | 12.3 / 22.2   22-24
-    #   average, patience 5, not before epoch 26:                            1.0 / 5.8  |  9.2 / 19.3   26
-    #   average, patience 5, not before epoch 28 (this):                     0.2 / 4.8  |  7.5 / 16.8   28
-    #   average, every one of 30 epochs:                                      0.2 / 4.0  |  6.8 / 15.2   30
+    # (seeds 0-3) | on the benchmark's generated set (seeds 0-5), measured twice: with Keras' Dropout and
+    # weight swap, then with the trainer's own (`training.coin_dropout`, `training.averaging`: the same
+    # distribution, another random stream). Epochs run in brackets:
+    #   "thorough": 30 epochs, no average, best epoch by validation  2.2 / 9.5,  10.8 / 14.2 |  8.7 / 17.2,  8.0 / 14.7
+    #   average, patience 5, no floor (15-27)                        3.8 / 9.5,   7.0 / 11.8 | 12.5 / 22.8,  7.5 / 16.8
+    #   average, patience 5, not before epoch 22 (22-27)             1.8 / 5.5,   2.2 / 7.8  | 12.3 / 22.2,  6.5 / 14.5
+    #   average, patience 5, not before epoch 26 (26-27)             1.0 / 5.8,   2.5 / 7.0  |  9.2 / 19.3,  6.5 / 15.0
+    #   average, patience 5, not before epoch 28 (28; this)          0.2 / 4.8,   1.8 / 6.0  |  7.5 / 16.8,  5.5 / 12.3
+    #   average, every one of 30 epochs                              0.2 / 4.0,   1.5 / 5.8  |  6.8 / 15.2,  4.7 / 11.2
     # On 90 validation drawings the accuracy is 100% and the loss flat from epoch 14-17 on, while the averaged
     # weights keep improving on drawings unlike the training set until epoch 30: the floor is the fewest
-    # epochs at which the average is at least as accurate as "thorough" on both sets. Its time is about that
-    # of 30 epochs of "thorough" (3.1x the tutorial's in the benchmark's run of 06:33 UTC, against a goal of
-    # 3x; the average costs about 0.08 s an epoch). Also measured and worse at equal epochs: EMA momentum
+    # epochs at which the average is at least as accurate as "thorough" on both sets in both measurements (the
+    # second alone would have allowed 22: from one random stream to the next the means move by a few drawings).
+    # Also measured and worse at equal epochs: EMA momentum
     # 0.995 and 0.998 (they lag), learning rate 2e-3 (4 epochs at chance, then 20 / 31 wrong at epoch 22, one
     # seed), a cosine decay of the learning rate over 20 epochs (12-26 / 23-38), a linear fall of the learning
     # rate to 2% over epochs 15-24 (10.0 / 20.7 at epoch 24, seeds 0-2, against 5.3 / 12.7 for the average at
@@ -200,7 +202,8 @@ _STABLE = Recipe(
 RECIPES: dict[str, Recipe] = {
     "stable": _STABLE,
     # The default before early stopping and averaged weights: every epoch runs (benchmark, 2 cores, bfloat16,
-    # means of 6 seeds: 31.3 s for 30 epochs against 32.1 s for 28 of "stable"; see "stable" for the accuracy).
+    # means of 6 seeds: 31.8 s for 30 epochs against 31.3 s for 28 of "stable", the tutorial's recipe 12.6 s, in
+    # the run of 09:10 UTC; see "stable" for the accuracy).
     "thorough": dataclasses.replace(
         _STABLE, name="thorough", patience=0, min_loss_improvement=0.0, ema_momentum=0.0,
         description="The previous default: like 'stable', but every one of the 30 epochs runs and the weights are not "
