@@ -182,12 +182,11 @@ _STABLE = Recipe(
     # weights keep improving on drawings unlike the training set until epoch 30: the floor is the fewest
     # epochs at which the average is at least as accurate as "thorough" on both sets in both measurements (the
     # second alone would have allowed 22: from one random stream to the next the means move by a few drawings).
-    # Also measured and worse at equal epochs: EMA momentum
-    # 0.995 and 0.998 (they lag), learning rate 2e-3 (4 epochs at chance, then 20 / 31 wrong at epoch 22, one
-    # seed), a cosine decay of the learning rate over 20 epochs (12-26 / 23-38), a linear fall of the learning
-    # rate to 2% over epochs 15-24 (10.0 / 20.7 at epoch 24, seeds 0-2, against 5.3 / 12.7 for the average at
-    # 30), a uniform average of the epochs' weights from epoch 8-18 on (worse than the moving average at every
-    # end, seed 0).
+    # Also measured and worse at equal epochs: EMA momentum 0.995 and 0.998 (they lag), learning rate 2e-3 (4
+    # epochs at chance, then 20 / 31 wrong at epoch 22, one seed), a cosine decay of the learning rate over 20
+    # epochs (12-26 / 23-38), a linear fall of the learning rate to 2% over epochs 15-24 (10.0 / 20.7 at epoch
+    # 24, seeds 0-2, against 5.3 / 12.7 for the average at 30), a uniform average of the epochs' weights from
+    # epoch 8-18 on (worse than the moving average at every end, seed 0).
     patience=5,
     min_epochs=28,
     min_loss_improvement=0.02,
